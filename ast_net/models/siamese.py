@@ -1,0 +1,65 @@
+"""The Siamese training wrapper: two twin clips through ONE weight-shared temporal network.
+
+Clip A starts at video frame t and clip B at t + 1 (both sample every Δt frames), so at every clip
+index i the two are one video frame apart. `train_step` runs both through `self.temporal` (the same
+layers, hence the same weights), computes the composite loss of `ast_net.losses` (prediction loss
+of each clip + λ · Siamese loss) and applies one gradient step. `test_step` reports the same terms.
+
+Batches are dicts from `ast_net.data.clips`: features_a/b [B, N, D], labels_a/b [B, N, 2],
+mask_a/b [B, N] (1 where the frame has a face and a valid label).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from ast_net import losses
+
+TERMS = ("total", "label", "trend", "local", "global", "siamese")
+
+
+class SiameseTemporalModel(keras.Model):
+    """Keras 3 model whose custom train/test steps implement AST-Net's Siamese training."""
+
+    def __init__(self, temporal: keras.Model, loss_config, **kwargs):
+        super().__init__(**kwargs)
+        self.temporal = temporal
+        self.loss_config = loss_config
+        self._trackers = {t: keras.metrics.Mean(name=f"{t}_loss") for t in TERMS}
+
+    def call(self, features, training=False):
+        return self.temporal(features, training=training)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def _forward(self, data, training):
+        y_a = self.temporal(data["features_a"], training=training)
+        y_b = self.temporal(data["features_b"], training=training)
+        total, terms = losses.composite_loss(
+            data["labels_a"], y_a, data["labels_b"], y_b,
+            mask_a=data["mask_a"], mask_b=data["mask_b"], config=self.loss_config)
+        return total, terms
+
+    def _update(self, terms):
+        for name, tracker in self._trackers.items():
+            if name in terms:
+                tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            total, terms = self._forward(data, training=True)
+            # Each replica holds a slice of the global batch and gradients are summed across
+            # replicas, so the per-replica mean is divided by the replica count.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = total / tf.cast(replicas, total.dtype)
+        grads = tape.gradient(scaled, self.temporal.trainable_variables)
+        self.optimizer.apply(grads, self.temporal.trainable_variables)
+        return self._update(terms)
+
+    def test_step(self, data):
+        _, terms = self._forward(data, training=False)
+        return self._update(terms)
