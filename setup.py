@@ -12,6 +12,7 @@ INSTALL_REQUIRES = [
     "tensorflow>=2.21,<2.22",
     "keras>=3.10,<4",
     "tensorflow-datasets>=4.9.10,<5",
+    "tensorboard>=2.20,<3",  # TF 2.21 no longer pulls it in; tf.summary needs it
     "opencv-python-headless>=4.10,<5",
     "mtcnn==1.0.0",
     "numpy>=1.26,<3",
@@ -41,6 +42,7 @@ setuptools.setup(
             "ast-net-train=ast_net.train:run",
             "ast-net-evaluate=ast_net.evaluate:run",
             "ast-net-synthetic=ast_net.make_synthetic:run",
+            "ast-net-synthetic-videos=ast_net.make_synthetic_videos:run",
             "ast-net-ablation=ast_net.ablation:run",
             "ast-net-train-cnn=ast_net.train_cnn:run",
             "ast-net-export=ast_net.export:run",

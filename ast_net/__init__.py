@@ -6,3 +6,9 @@ export for TF Serving and a real-time predictor.
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+# TensorFlow's C++ start-up chatter (CPU instruction sets, oneDNN, CUDA probing) is not for users;
+# real warnings and errors still show. Set TF_CPP_MIN_LOG_LEVEL=0 to see everything.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

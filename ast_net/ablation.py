@@ -8,7 +8,7 @@ Writes <workdir>/ablation.csv and <workdir>/ablation.md; a re-run skips rows alr
 
 import os
 
-from absl import app, flags
+from absl import flags
 
 from ast_net import ablation_lib, errors
 from ast_net.configs import ablation
@@ -40,7 +40,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    errors.run_app(main)
 
 
 if __name__ == "__main__":

@@ -31,3 +31,22 @@ def report_user_errors(main):
             sys.exit(130)
 
     return wrapper
+
+
+def run_app(main) -> None:
+    """`absl.app.run(main)` where a bad flag value, including an unknown or mistyped
+    `--config.<field>` of an ml_collections config flag, is one `error:` line and exit 2."""
+    from absl import app, flags
+
+    def parse(argv):
+        try:
+            return flags.FLAGS(argv)
+        except flags.Error as e:
+            message = str(e)
+        except (AttributeError, KeyError, ValueError, TypeError) as e:
+            message = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").split()).strip("'\"")
+        print(f"error: bad command-line flag: {message} (see --help)", file=sys.stderr,
+              flush=True)
+        sys.exit(2)
+
+    app.run(main, flags_parser=parse)

@@ -7,7 +7,7 @@ CSV, per-frame prediction CSVs and a plot, and prints Max / Min / Mean CC per di
 the paper's tables.
 """
 
-from absl import app, flags
+from absl import flags
 
 from ast_net import errors, evaluate_lib
 
@@ -32,7 +32,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    errors.run_app(main)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ can be overridden as --config.<field>=<value>; see the config file's docstring f
 should reach.
 """
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from ast_net import errors, train_lib
@@ -34,7 +34,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    errors.run_app(main)
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
                                           global_clipnorm=config.train.grad_clip_norm or None)
         model.compile(optimizer=optimizer, jit_compile=bool(config.train.jit_compile))
         optimizer.build(net.trainable_variables)
-        step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
+    step_var = tf.Variable(0, dtype=tf.int64, trainable=False)  # Not mirrored: a host counter.
     ckpt = tf.train.Checkpoint(model=net, optimizer=optimizer, step=step_var)
     manager = tf.train.CheckpointManager(ckpt, workdir_lib.checkpoint_dir(workdir), max_to_keep=3)
     if manager.latest_checkpoint:
@@ -130,15 +130,16 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
             data = clips.clip_dataset(train_files, feature_dim, config.data, batch_size=batch,
                                       seed=(int(config.seed) * 1_000_003 + step) % (2**31))
             t0 = time.perf_counter()
-            history = model.fit(data, steps_per_epoch=n, epochs=1, verbose=0)
+            history = model.fit(data, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False)
             elapsed = time.perf_counter() - t0
+            logging.info("steps %d-%d: %.2f s", step, step + n, elapsed)
             step_var.assign_add(n)
             step = int(step_var)
             last_losses = {k: float(v[-1]) for k, v in history.history.items()}
             _write_scalars(tb_train, step, {**{f"loss/{k}": v for k, v in last_losses.items()},
                                             "steps_per_second": n / elapsed})
             bar.update(n)
-            bar.set_postfix(loss=f"{last_losses.get('total_loss', float('nan')):.4f}")
+            bar.set_postfix(loss=f"{last_losses.get('total', float('nan')):.4f}")
             if step % ckpt_every == 0 or step >= target:
                 manager.save(checkpoint_number=step)
             if dev_files and (step % eval_every == 0 or step >= num_steps):

@@ -43,11 +43,10 @@ def toy_video(vid, num_frames, dim=4, seed=0):
     return {"id": vid, "features": feats.astype(np.float32), "labels": va.astype(np.float32)}
 
 
-@pytest.fixture
-def toy_dataset(tmp_path):
-    """train/dev/test feature records of smooth toy videos in tmp_path/'data'."""
-    d = tmp_path / "data"
-    d.mkdir()
+@pytest.fixture(scope="module")
+def toy_dataset(tmp_path_factory):
+    """train/dev/test feature records of smooth toy videos (one directory per test module)."""
+    d = tmp_path_factory.mktemp("data")
     for k, split in enumerate(["train", "dev", "test"]):
         vids = [toy_video(f"{split}{i:02d}", 160 + 20 * i, seed=10 * k + i) for i in range(3)]
         write_feature_videos(d / f"{split}-00000-of-00001.tfrecord", vids, split=split)

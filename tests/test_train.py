@@ -37,17 +37,26 @@ def _tags(event_dir):
     return tags
 
 
-def test_train_learns_logs_and_evaluates(toy_dataset, tmp_path):
-    wd = str(tmp_path / "wd")
-    result = train_lib.train_and_evaluate(_config(toy_dataset, num_steps=60, eval_every=60), wd)
+@pytest.fixture(scope="module")
+def trained(toy_dataset, tmp_path_factory):
+    """A work directory trained for 60 steps with the label loss (the "La" row)."""
+    wd = str(tmp_path_factory.mktemp("trained"))
+    config = _config(toy_dataset, num_steps=60, eval_every=60, steps_per_loop=20)
+    for term in ("trend", "local", "global", "siamese"):  # the "La" row of Table 1
+        config.loss[f"{term}_weight"] = 0.0
+    return wd, train_lib.train_and_evaluate(config, wd)
+
+
+def test_train_learns_logs_and_evaluates(trained):
+    wd, result = trained
     assert result["step"] == 60
     train_tags = _tags(os.path.join(wd, "tensorboard", "train"))
-    for term in ("total", "label", "trend", "local", "global", "siamese"):
-        assert f"loss/{term}_loss" in train_tags
+    assert {"loss/total", "loss/label"} <= train_tags
     dev_tags = _tags(os.path.join(wd, "tensorboard", "dev"))
     assert {"dev/valence/mean_cc", "dev/arousal/mean_ccc", "dev/curves"} <= dev_tags
-    # The toy features carry valence/arousal linearly: 60 steps must find a clear positive CC.
-    assert result["dev"]["valence/mean_cc"] > 0.5 and result["dev"]["arousal/mean_cc"] > 0.5
+    # The toy features carry valence/arousal linearly: 60 steps of the label loss must find
+    # them (about 0.93 measured; chance is 0).
+    assert result["dev"]["valence/mean_cc"] > 0.7 and result["dev"]["arousal/mean_cc"] > 0.7
 
     per_video, summary, csv_path = evaluate_lib.evaluate_workdir(wd, "test")
     rows = pd.read_csv(csv_path)
@@ -62,9 +71,12 @@ def test_train_learns_logs_and_evaluates(toy_dataset, tmp_path):
 
 
 def test_resume_matches_uninterrupted_run(toy_dataset, tmp_path):
-    cfg = _config(toy_dataset, num_steps=20, eval_every=1000)
+    cfg = _config(toy_dataset, num_steps=20, eval_every=1000, steps_per_loop=10)
     full_wd, split_wd = str(tmp_path / "full"), str(tmp_path / "split")
     train_lib.train_and_evaluate(cfg, full_wd)
+    tags = _tags(os.path.join(full_wd, "tensorboard", "train"))
+    for term in ("total", "label", "trend", "local", "global", "siamese"):
+        assert f"loss/{term}" in tags
     first = train_lib.train_and_evaluate(cfg, split_wd, stop_after_steps=10)
     assert first["step"] == 10
     second = train_lib.train_and_evaluate(cfg, split_wd)
@@ -83,8 +95,9 @@ def _train_cmd(data_dir, wd, *extra):
 
 def test_killed_run_resumes_to_the_same_final_step(toy_dataset, tmp_path):
     wd = str(tmp_path / "wd")
-    cmd = _train_cmd(toy_dataset, wd, "--config.train.num_steps=400",
-                     "--config.train.checkpoint_every=10", "--config.train.eval_every=1000")
+    cmd = _train_cmd(toy_dataset, wd, "--config.train.num_steps=60",
+                     "--config.train.steps_per_loop=10", "--config.train.checkpoint_every=10",
+                     "--config.train.eval_every=1000")
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while time.time() < deadline and not glob.glob(os.path.join(wd, "checkpoints", "*.index")):
@@ -95,7 +108,7 @@ def test_killed_run_resumes_to_the_same_final_step(toy_dataset, tmp_path):
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "resuming from step" in out.stdout
-    assert "finished at step 400" in out.stdout
+    assert "finished at step 60" in out.stdout
 
 
 def test_mirrored_strategy_on_two_logical_cpus(toy_dataset, tmp_path):
@@ -113,7 +126,7 @@ c.train.eval_every = 10
 assert train_lib.get_strategy('mirrored').num_replicas_in_sync == 2
 r = train_lib.train_and_evaluate(c, {str(tmp_path / 'wd')!r})
 import math
-assert r['step'] == 10 and math.isfinite(r['losses']['total_loss']), r
+assert r['step'] == 10 and math.isfinite(r["losses"]["total"]), r
 print('MIRRORED_OK')
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
@@ -141,9 +154,8 @@ def test_unknown_config_field_is_one_line(toy_dataset, tmp_path):
     assert "num_stepz" in out.stderr
 
 
-def test_evaluate_binary_prints_table(toy_dataset, tmp_path):
-    wd = str(tmp_path / "wd")
-    train_lib.train_and_evaluate(_config(toy_dataset, num_steps=5, eval_every=1000), wd)
+def test_evaluate_binary_prints_table(trained, tmp_path):
+    wd, _ = trained
     out = subprocess.run([sys.executable, "-m", "ast_net.evaluate", f"--workdir={wd}",
                           "--split=test"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -79,6 +79,52 @@ def feature_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, pooled, name="mini_xception_features")
 
 
+def _is_strided_pointwise(layer) -> bool:
+    return (type(layer) is keras.layers.Conv2D and tuple(layer.kernel_size) == (1, 1)
+            and tuple(layer.strides) != (1, 1))
+
+
+def trainable_model(model: keras.Model) -> keras.Model:
+    """A copy of `model` (same function, same weights) that can be trained on the CPU.
+
+    TensorFlow 2.21's oneDNN kernels crash the process (segfault) in the filter gradient of a
+    1x1 stride-2 "same" convolution on a 60x60 input with 8 channels, which is the mini-Xception's
+    `conv2d_3`. In the copy, every 1x1 strided convolution becomes a 1x1 strided max pool (pure
+    subsampling) followed by the same 1x1 convolution with stride 1: identical outputs, no
+    crash. `copy_weights` moves the trained weights back into the original architecture.
+    """
+
+    def clone(layer):
+        config = layer.get_config()
+        if not _is_strided_pointwise(layer):
+            return layer.__class__.from_config(config)
+        config["strides"] = (1, 1)
+        return keras.Sequential(
+            [keras.layers.MaxPooling2D(1, layer.strides, padding=layer.padding),
+             keras.layers.Conv2D.from_config(config)], name=f"{layer.name}_subsampled")
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy_weights(model, copy)
+    return copy
+
+
+def _weight_layers(model: keras.Model) -> dict:
+    out = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.Sequential):  # A subsampled pointwise conv of the copy.
+            layer = layer.layers[-1]
+        if layer.weights:
+            out[layer.name] = layer
+    return out
+
+
+def copy_weights(src: keras.Model, dst: keras.Model) -> None:
+    """Copies every layer's weights between a model and its `trainable_model` copy."""
+    targets = _weight_layers(dst)
+    for name, layer in _weight_layers(src).items():
+        targets[name].set_weights(layer.get_weights())
+
+
 def to_gray(faces_uint8):
     """uint8 RGB [..., 3] -> uint8 gray [..., 1], bit-exact with OpenCV's COLOR_RGB2GRAY."""
     x = tf.cast(faces_uint8, tf.int32)

@@ -29,6 +29,8 @@ class SiameseTemporalModel(keras.Model):
         self._trackers = {t: keras.metrics.Mean(name=f"{t}_loss") for t in TERMS}
 
     def call(self, features, training=False):
+        if isinstance(features, dict):  # Keras may build the model by calling it on a batch.
+            features = features["features_a"]
         return self.temporal(features, training=training)
 
     @property
