@@ -115,6 +115,8 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
     per_loop = int(config.train.steps_per_loop)
     ckpt_every = int(config.train.checkpoint_every)
     eval_every = int(config.train.eval_every)
+    # Label-loss warm-up (see ast_net.models.siamese); only when the label term is on.
+    warmup = int(config.loss.get("warmup_steps", 0)) if config.loss.label_weight else 0
     last_losses: Dict[str, float] = {}
     dev_scores: Dict[str, float] = {}
 
@@ -126,6 +128,9 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
             step = int(step_var)
             boundary = min(target, (step // per_loop + 1) * per_loop,
                            (step // ckpt_every + 1) * ckpt_every)
+            if step < warmup:
+                boundary = min(boundary, warmup)
+            model.aux_scale.assign(0.0 if step < warmup else 1.0)
             n = boundary - step
             data = clips.clip_dataset(train_files, feature_dim, config.data, batch_size=batch,
                                       seed=(int(config.seed) * 1_000_003 + step) % (2**31))

@@ -18,6 +18,7 @@ def get_config():
     config.model.lstm_units = (16, 8)
     config.train.batch_size = 8
     config.train.num_steps = 20
+    config.loss.warmup_steps = 10
     config.train.steps_per_loop = 5
     config.train.checkpoint_every = 10
     config.train.eval_every = 20

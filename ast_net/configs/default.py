@@ -46,12 +46,15 @@ def get_config() -> ml_collections.ConfigDict:
     config.loss.siamese_weight = 1000.0  # λ
     config.loss.num_intervals = 5        # M
     config.loss.trend_normalizer = "2N"  # "2N" (paper) or "2(N-1)".
+    # Steps trained on the label loss alone before the other terms join (not in the paper;
+    # without it the sign-blind range terms can lock a dimension anti-correlated).
+    config.loss.warmup_steps = 300
 
     config.train = ml_collections.ConfigDict()
     config.train.batch_size = 32
     config.train.learning_rate = 1e-3
     config.train.grad_clip_norm = 0.0   # 0 = off. Clipping a loss this size (λ = 1000) slows Adam.
-    config.train.num_steps = 1500
+    config.train.num_steps = 1200
     config.train.steps_per_loop = 100    # Steps per compiled call (one keras "epoch").
     config.train.checkpoint_every = 100
     config.train.eval_every = 500
