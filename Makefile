@@ -22,7 +22,7 @@ demo: $(VENV)/.installed
 	$(PY) -m ast_net.demo --out_dir=$(DEMO_DIR)
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -n 2 --durations=15 tests
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15 tests
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check ast_net pipelines tests benchmarks
