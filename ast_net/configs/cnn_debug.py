@@ -21,8 +21,9 @@ def get_config():
     config.augment.max_rotation_deg = 5.0
     config.augment.max_shift = 0.05
     config.train.batch_size = 16
-    config.train.optimizer = "adam"
-    config.train.learning_rate = 1e-3
+    config.train.optimizer = "sgd"       # Keras' Adam takes 3x longer to trace: tests stay fast.
+    config.train.learning_rate = 0.01
+    config.train.momentum = 0.0
     config.train.weight_decay = 0.0
     config.train.num_steps = 20
     config.train.steps_per_loop = 10

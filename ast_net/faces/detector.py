@@ -10,13 +10,14 @@ drive them ourselves, for two reasons:
   a later op raises `InvalidArgumentError` and `detect_faces` swallows it as "no faces" for the
   whole image. Here the pyramid is `12 / min_face_size * 0.709**k` for every k whose shorter
   side is still >= 12 px, which is what the MTCNN paper and the original code do.
-* **Speed.** The whole cascade of one image size is one traced graph (`mtcnn_graph.py`), and
-  the refinement is one traced O-Net call; no per-call Keras machinery is involved. Only the
-  final threshold, landmark decoding and "min" NMS are numpy.
+* **Speed.** The whole cascade is one traced graph call (`mtcnn_graph.py`, any image size),
+  and the refinement is one traced O-Net call on patches cut with OpenCV; no per-call Keras
+  machinery is involved. Only the final threshold, landmark decoding and "min" NMS are numpy.
 
 `MtcnnDetector.detect` is the full three-stage cascade; `refine` / `refine_many` run only O-Net
-on a previous box (squared and slightly enlarged), a few ms, which is what the tracker uses
-between full detections. Landmark keys follow mtcnn: `left_eye` / `right_eye` are the eyes on the
+on a previous box (squared), a few ms, which is what the tracker uses between full detections.
+Landmarks are averaged over O-Net runs on a few framings of the box (`extra_landmark_views`),
+which steadies them. Landmark keys follow mtcnn: `left_eye` / `right_eye` are the eyes on the
 image's left / right. Boxes are not clipped to the image (a face cut by the border keeps its
 full extent).
 """

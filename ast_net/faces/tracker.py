@@ -77,15 +77,16 @@ class FaceTracker:
         """Faces of this frame, ordered by track id."""
         self.stats["frames"] += 1
         refined: dict[int, detector_lib.Face] = {}
-        lost = False
+        tried: set[int] = set()
         if self._tracks and self._since_detect < self.detect_every:
+            tried = set(self._tracks)
             refined, lost = self._refine(rgb, list(self._tracks))
             if not lost:
                 self._tracks = refined
                 self._since_detect += 1
                 self._merge_duplicates()
                 return [TrackedFace(i, f, False) for i, f in sorted(self._tracks.items())]
-        return self._detect(rgb, refined)
+        return self._detect(rgb, refined, tried)
 
     def _refine(self, rgb, ids) -> tuple[dict[int, detector_lib.Face], bool]:
         self.stats["refinements"] += len(ids)
@@ -93,7 +94,7 @@ class FaceTracker:
         kept = {i: f for i, f in zip(ids, faces) if f is not None}
         return kept, len(kept) < len(ids)
 
-    def _detect(self, rgb, refined) -> list[TrackedFace]:
+    def _detect(self, rgb, refined, tried) -> list[TrackedFace]:
         self.stats["detections"] += 1
         self._since_detect = 1
         detections = self.detector.detect(rgb)
@@ -103,7 +104,7 @@ class FaceTracker:
         out: dict[int, tuple[detector_lib.Face, bool]] = {
             track_id: (detections[d], True) for track_id, d in matches.items()}
         unmatched = [i for i in previous if i not in matches]
-        retry = [i for i in unmatched if i not in refined]
+        retry = [i for i in unmatched if i not in tried]  # Not refined yet on this frame.
         if retry:
             again, _ = self._refine(rgb, retry)
             refined = {**refined, **again}

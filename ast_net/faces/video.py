@@ -103,6 +103,45 @@ def short_by_tolerance(num_frames: int) -> int:
     return max(5, int(0.01 * num_frames))
 
 
+class _Decoder:
+    """An open capture plus the frame `FrameReader` already decoded to probe the file.
+
+    The prefetch thread holds only this object, never the reader, so a reader dropped without
+    `close()` is still garbage-collected, and its `__del__` stops the thread.
+    """
+
+    def __init__(self, capture: cv2.VideoCapture, pending: np.ndarray | None):
+        self.capture, self.pending = capture, pending
+        self.lock = threading.Lock()
+
+    def next_rgb(self) -> np.ndarray | None:
+        with self.lock:
+            if self.pending is not None:
+                rgb, self.pending = self.pending, None
+                return rgb
+            return None if self.capture is None else _read_rgb(self.capture)
+
+    def release(self) -> None:
+        with self.lock:
+            if self.capture is not None:
+                self.capture.release()
+                self.capture = None
+
+
+def _produce(decoder: _Decoder, frames: queue.Queue, stop: threading.Event) -> None:
+    """Prefetch thread: decode into `frames` until the stream ends (None) or `stop` is set."""
+    while not stop.is_set():
+        rgb = decoder.next_rgb()
+        while not stop.is_set():
+            try:
+                frames.put(rgb, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        if rgb is None:
+            return
+
+
 class FrameReader:
     """Iterator of `(frame_index, timestamp_s, rgb)`; see the module docstring.
 
@@ -119,57 +158,33 @@ class FrameReader:
         self.start = int(start)
         if self.start < 0:
             raise ValueError(f"start must be >= 0, got {start}")
-        self._capture = _open(self.path)
-        first = _read_rgb(self._capture)
-        if first is None:
-            self._capture.release()
-            raise errors.UserError(
-                f"{self.path}: cannot be opened as a video (no decodable frame)")
-        self.info = _info(self.path, self._capture, first)
+        self._thread = None
+        capture = _open(self.path)
+        try:
+            first = _read_rgb(capture)
+            if first is None:
+                raise errors.UserError(
+                    f"{self.path}: cannot be opened as a video (no decodable frame)")
+            self.info = _info(self.path, capture, first)
+        except BaseException:
+            capture.release()
+            raise
         self.frames_read = 0
         self.finished = False
         self.truncated = False
         self.error: str | None = None
         self._next_index = self.start
-        self._pending = first if self.start == 0 else None
         if self.start > 0:
-            self._seek(self.start)
+            _seek(capture, self.start)
+        self._decoder = _Decoder(capture, first if self.start == 0 else None)
         self._queue: queue.Queue | None = None
         self._stop = threading.Event()
-        self._thread = None
         if prefetch > 0:
             self._queue = queue.Queue(maxsize=int(prefetch))
-            self._thread = threading.Thread(target=self._producer, daemon=True,
-                                            name="ast_net-frame-reader")
+            self._thread = threading.Thread(
+                target=_produce, args=(self._decoder, self._queue, self._stop), daemon=True,
+                name="ast_net-frame-reader")
             self._thread.start()
-
-    def _seek(self, start: int) -> None:
-        self._capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-        position = int(self._capture.get(cv2.CAP_PROP_POS_FRAMES))
-        if position != start:  # The backend could not seek exactly: decode forward from 0.
-            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            for _ in range(start):
-                if not self._capture.grab():
-                    break
-
-    def _decode_next(self) -> np.ndarray | None:
-        if self._pending is not None:
-            rgb, self._pending = self._pending, None
-            return rgb
-        capture = self._capture
-        return None if capture is None else _read_rgb(capture)
-
-    def _producer(self) -> None:
-        while not self._stop.is_set():
-            rgb = self._decode_next()
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(rgb, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if rgb is None:
-                return
 
     def __iter__(self) -> Iterator[Frame]:
         return self
@@ -177,7 +192,7 @@ class FrameReader:
     def __next__(self) -> Frame:
         if self.finished:
             raise StopIteration
-        rgb = self._queue.get() if self._queue is not None else self._decode_next()
+        rgb = self._queue.get() if self._queue is not None else self._decoder.next_rgb()
         if rgb is None:
             self._finish()
             raise StopIteration
@@ -197,15 +212,12 @@ class FrameReader:
 
     def close(self) -> None:
         """Stops the prefetch thread and releases the decoder (safe to call twice)."""
+        if not hasattr(self, "_decoder"):  # __init__ failed before opening.
+            return
         self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
-            if thread.is_alive():  # Still inside a decode call: let it finish with the capture.
-                return
-        if self._capture is not None:
-            self._capture.release()
-            self._capture = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._decoder.release()  # Waits for a decode call in flight (the lock).
 
     def __enter__(self) -> "FrameReader":
         return self
@@ -218,6 +230,16 @@ class FrameReader:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown.
             pass
+
+
+def _seek(capture: cv2.VideoCapture, start: int) -> None:
+    capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+    if int(capture.get(cv2.CAP_PROP_POS_FRAMES)) != start:
+        # The backend could not seek exactly: decode forward from the start instead.
+        capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        for _ in range(start):
+            if not capture.grab():
+                break
 
 
 def iter_frames(path, start: int = 0, *, prefetch: int = 0) -> FrameReader:

@@ -19,8 +19,7 @@ import keras
 import tensorflow as tf
 
 from ast_net import errors
-from ast_net.models import mini_xception
-from ast_net.models import vgg_face
+from ast_net.models import mini_xception, vgg_face
 
 NAMES = ("mini_xception", "vgg16")
 DEFAULT = "mini_xception"
@@ -130,7 +129,8 @@ def load_backbone(name: str, weights_path: str | None = None, *,
         raise errors.UserError(
             f"{weights_path}: weights are for {weights.input_size}px input, not {input_size}")
     model = vgg_face.build_vgg16(input_size=weights.input_size, fc_width=weights.fc_width,
-                                 num_classes=weights.num_classes or len(EMOTIONS))
+                                 num_classes=weights.num_classes or len(EMOTIONS),
+                                 kernel_initializer="zeros")
     vgg_face.load_weights(model, weights)
     fer_head = weights.class_names == EMOTIONS
     return from_vgg16(model, weights.mean_bgr, fer_head=fer_head)

@@ -69,14 +69,16 @@ def load_model(path: str | None = None) -> keras.Model:
         raise errors.UserError(
             f"{path}: not a FER2013 mini-Xception (needs layer {FEATURE_LAYER} and a 7-class "
             f"output, got output {model.output_shape})")
-    return model
+    # fer's file declares its input as a one-element list; a single-tensor input spares every
+    # call Keras' "structure of inputs doesn't match" warning.
+    return keras.Model(model.inputs[0], model.outputs[0], name=model.name)
 
 
 def feature_model(model: keras.Model) -> keras.Model:
     """Input -> 128-d global average pool of `add_4`, sharing the model's weights."""
     pooled = keras.layers.GlobalAveragePooling2D(name="features")(
         model.get_layer(FEATURE_LAYER).output)
-    return keras.Model(model.inputs, pooled, name="mini_xception_features")
+    return keras.Model(model.inputs[0], pooled, name="mini_xception_features")
 
 
 def _is_strided_pointwise(layer) -> bool:
@@ -136,8 +138,9 @@ def to_gray(faces_uint8):
 def preprocess(faces_uint8, input_size: int = INPUT_SIZE):
     """uint8 RGB [B, H, W, 3] (or gray [B, H, W, 1]) -> float [B, S, S, 1] in [-1, 1].
 
-    TF ops only. Faces already at S x S (the aligned crops of our pipeline) are not resampled;
-    others are resized with antialiased bilinear interpolation.
+    TF ops only (XLA-compatible). Faces already at S x S (the aligned crops of our pipeline)
+    are not resampled; others are resized bilinearly without antialiasing, which is OpenCV's
+    INTER_LINEAR, the resize fer applies to its crops (same probabilities within 1e-3).
     """
     x = tf.convert_to_tensor(faces_uint8)
     if x.dtype != tf.uint8:
@@ -148,7 +151,7 @@ def preprocess(faces_uint8, input_size: int = INPUT_SIZE):
         x = to_gray(x)
     x = tf.cast(x, tf.float32)
     if x.shape[1] != input_size or x.shape[2] != input_size:
-        x = tf.image.resize(x, [input_size, input_size], method="bilinear", antialias=True)
+        x = tf.image.resize(x, [input_size, input_size], method="bilinear", antialias=False)
     return (x / 255.0 - 0.5) * 2.0
 
 

@@ -1,0 +1,396 @@
+"""The streaming engine: frames in, per-frame valence/arousal of every tracked face out.
+
+    frames -> FaceTracker (full MTCNN every `detect_every` frames or when a face is lost, O-Net
+    refinement between) -> eye-aligned crops -> batched backbone (its own `preprocess`) ->
+    a per-track head -> FramePrediction per frame (one entry per tracked face)
+
+Two heads (`inference_heads.py`): with an AST-Net checkpoint, `TemporalHead` runs the trained
+stacked LSTM over a per-track window of the last N frames Δt apart (same sampling as training;
+see its docstring); without one, `ZeroShotHead` maps the embedded FER2013 CNN's 7 emotion
+probabilities to valence/arousal (`va_mapping`) and smooths them causally.
+
+Speed (DESIGN section 6): full detection only every `detect_every` frames; O-Net refinement
+only every `refine_every` frames (the box and eye landmarks are held in between and the crop is
+cut from the new frame: cheaper, at the cost of some eye drift when the head moves, measured by
+benchmarks/realtime.py); the CNN runs once per batch of up to `batch_frames` frames, on all of
+their faces together; the LSTM windows of a batch run in one call per window length. `run()`
+overlaps the stages: the caller's frame iterator (e.g. `video.iter_frames(prefetch=...)`, which
+decodes in its own thread) feeds a face thread (tracker + alignment) and the calling thread runs
+the networks, so decode, detection and the CNN use both cores (TF and OpenCV release the GIL).
+
+Results come out in frame order, delayed by at most one batch. Frames without a face are never
+dropped: they come out with `faces == []`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import queue
+import threading
+import time
+from typing import Iterable, Iterator, Optional
+
+import numpy as np
+
+from ast_net import errors, inference_heads
+from ast_net import workdir as workdir_lib
+from ast_net.faces import align as align_lib
+from ast_net.faces import detector as detector_lib
+from ast_net.faces import tracker as tracker_lib
+from ast_net.models import backbones
+
+
+@dataclasses.dataclass
+class FaceCrop:
+    """One tracked, aligned face of one frame (the face stage's output)."""
+
+    track_id: int
+    box: tuple[float, float, float, float]
+    landmarks: dict[str, tuple[float, float]]
+    crop: np.ndarray
+    detected: bool
+    refreshed: bool  # False when box and landmarks were held from an earlier frame.
+
+
+@dataclasses.dataclass
+class FaceFrame:
+    """A frame after the face stage."""
+
+    index: int
+    timestamp: float
+    faces: list[FaceCrop]
+    image: Optional[np.ndarray] = None
+    t_capture: float = 0.0
+
+
+@dataclasses.dataclass
+class FacePrediction:
+    """Valence/arousal of one face on one frame (values may be NaN only if the head says so)."""
+
+    track_id: int
+    box: tuple[float, float, float, float]
+    valence: float
+    arousal: float
+    landmarks: dict[str, tuple[float, float]]
+    detected: bool
+    feature: Optional[np.ndarray] = None  # The CNN output, when `keep_features`.
+
+
+@dataclasses.dataclass
+class FramePrediction:
+    """All faces of one frame; `image` is the RGB frame when the engine keeps images."""
+
+    index: int
+    timestamp: float
+    faces: list[FacePrediction]
+    image: Optional[np.ndarray] = None
+    t_capture: float = 0.0
+    t_done: float = 0.0
+
+    @property
+    def face_present(self) -> bool:
+        return bool(self.faces)
+
+
+class StageTimes:
+    """Wall seconds spent per stage (thread-safe enough: each stage has one writer)."""
+
+    def __init__(self):
+        self.seconds = {"track": 0.0, "align": 0.0, "cnn": 0.0, "head": 0.0}
+        self.frames = 0
+        self.faces = 0
+        self.cnn_calls = 0
+
+    def ms_per_frame(self) -> dict:
+        n = max(self.frames, 1)
+        return {k: 1000.0 * v / n for k, v in self.seconds.items()}
+
+
+class Engine:
+    """Frames -> `FramePrediction`s; see the module docstring.
+
+    Args:
+      backbone: a `backbones.Backbone` (the CNN the head's features or probabilities come from).
+      head: a `heads.TemporalHead` or `heads.ZeroShotHead`.
+      detector: an `MtcnnDetector` (default: one with `min_face_size`).
+      face_size: side of the aligned crops (default: the backbone's input size).
+      detect_every: frames between periodic full MTCNN detections.
+      refine_every: frames between O-Net refinements; the box is held in between (1 = every).
+      min_face_size: smallest face, in pixels, the detector looks for.
+      max_faces: at most this many faces tracked at once (None = all).
+      batch_frames: frames whose faces go through the CNN together (latency, in frames).
+      max_cnn_batch: cap on faces per CNN call.
+      keep_images: attach the RGB frame to each prediction (for drawing).
+      keep_features: attach each face's CNN output to its prediction (for tests / debugging).
+    """
+
+    def __init__(self, backbone, head, *, detector=None, face_size: int = 0,
+                 detect_every: int = 30, refine_every: int = 2, min_face_size: float = 40,
+                 max_faces: Optional[int] = None, batch_frames: int = 32,
+                 max_cnn_batch: int = 128, keep_images: bool = False,
+                 keep_features: bool = False):
+        if detect_every < 1 or refine_every < 1 or batch_frames < 1 or max_cnn_batch < 1:
+            raise ValueError("detect_every, refine_every, batch_frames and max_cnn_batch must "
+                             "be >= 1")
+        self.backbone = backbone
+        self.head = head
+        self.detector = detector or detector_lib.MtcnnDetector(min_face_size=min_face_size)
+        self.face_size = int(face_size or backbone.input_size)
+        self.detect_every = int(detect_every)
+        self.refine_every = int(refine_every)
+        self.max_faces = max_faces
+        self.batch_frames = int(batch_frames)
+        self.max_cnn_batch = int(max_cnn_batch)
+        self.keep_images = keep_images
+        self.keep_features = keep_features
+        self.cnn_fn = head.cnn_function(backbone)
+        self.times = StageTimes()
+        self.reset()
+
+    def reset(self) -> None:
+        """Starts a new video: new tracker (ids from 0 again), per-track head state cleared."""
+        # The tracker is called once every `refine_every` frames, so its own period is scaled
+        # to keep a full detection about every `detect_every` frames.
+        period = max(1, math.ceil(self.detect_every / self.refine_every))
+        self.tracker = tracker_lib.FaceTracker(self.detector, detect_every=period,
+                                               max_faces=self.max_faces)
+        self._held: list[tracker_lib.TrackedFace] = []
+        self._frames_seen = 0
+        self.head.reset()
+
+    def warmup(self, height: int = 360, width: int = 640) -> None:
+        """Traces and runs every graph once (detector, O-Net, CNN, head) on a blank frame, so
+        the first real frames are not seconds late (matters for a live source)."""
+        blank = np.zeros((int(height), int(width), 3), np.uint8)
+        self.detector.detect(blank)
+        self.detector.refine_many(blank, [(width / 4, height / 4, width / 2, height / 2)])
+        crops = np.zeros((2, self.face_size, self.face_size, 3), np.uint8)
+        outputs = [np.asarray(self.cnn_fn(crops[:n])) for n in (1, 2)]  # Shape-generic trace.
+        self.head.step_batch([(0, 0.0, [0], outputs[0][:1])])
+        self.head.reset()
+
+    # ----- stage 1: tracking and alignment -----------------------------------------------
+
+    def faces(self, index: int, timestamp: float, rgb, t_capture: float = 0.0) -> FaceFrame:
+        """Tracks and aligns the faces of one frame (call in frame order)."""
+        t0 = time.perf_counter()
+        refresh = self._frames_seen % self.refine_every == 0
+        if refresh:
+            self._held = self.tracker.update(rgb)
+        self._frames_seen += 1
+        t1 = time.perf_counter()
+        crops = []
+        for t in self._held:
+            marks = t.face.landmarks
+            aligned = align_lib.align_face(rgb, marks["left_eye"], marks["right_eye"],
+                                           self.face_size)
+            crops.append(FaceCrop(track_id=t.track_id, box=t.face.box, landmarks=marks,
+                                  crop=aligned.crop, detected=t.detected and refresh,
+                                  refreshed=refresh))
+        t2 = time.perf_counter()
+        self.times.seconds["track"] += t1 - t0
+        self.times.seconds["align"] += t2 - t1
+        return FaceFrame(index=int(index), timestamp=float(timestamp), faces=crops,
+                         image=rgb if self.keep_images else None,
+                         t_capture=t_capture or t0)
+
+    # ----- stage 2: networks -------------------------------------------------------------
+
+    def predict_batch(self, frames: list[FaceFrame]) -> list[FramePrediction]:
+        """CNN on every face of `frames` at once, then the head frame by frame, in order."""
+        t0 = time.perf_counter()
+        crops = [f.crop for frame in frames for f in frame.faces]
+        outputs = np.zeros((0, 0), np.float32)
+        if crops:
+            stacked = np.stack(crops)
+            parts = [np.asarray(self.cnn_fn(stacked[i:i + self.max_cnn_batch]))
+                     for i in range(0, len(stacked), self.max_cnn_batch)]
+            outputs = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            self.times.cnn_calls += len(parts)
+        t1 = time.perf_counter()
+        per_frame, k = [], 0
+        for frame in frames:
+            n = len(frame.faces)
+            per_frame.append((frame.index, frame.timestamp,
+                              [f.track_id for f in frame.faces], outputs[k:k + n]))
+            k += n
+        values = self.head.step_batch(per_frame)
+        t2 = time.perf_counter()
+        results, k = [], 0
+        for frame, va in zip(frames, values):
+            faces = []
+            for j, f in enumerate(frame.faces):
+                faces.append(FacePrediction(
+                    track_id=f.track_id, box=f.box, valence=float(va[j, 0]),
+                    arousal=float(va[j, 1]), landmarks=f.landmarks, detected=f.detected,
+                    feature=outputs[k + j].copy() if self.keep_features else None))
+            k += len(frame.faces)
+            results.append(FramePrediction(index=frame.index, timestamp=frame.timestamp,
+                                           faces=faces, image=frame.image,
+                                           t_capture=frame.t_capture, t_done=t2))
+        self.times.seconds["cnn"] += t1 - t0
+        self.times.seconds["head"] += t2 - t1
+        self.times.frames += len(frames)
+        self.times.faces += len(crops)
+        return results
+
+    # ----- the loop ----------------------------------------------------------------------
+
+    def run(self, frames: Iterable, *, threaded: bool = True,
+            greedy: bool = False) -> Iterator[FramePrediction]:
+        """Predictions for an iterable of `(index, timestamp_s, rgb[, t_capture])`, in order.
+
+        Args:
+          frames: frames in order (a `video.FrameReader`, a live source, a list ...).
+          threaded: run the face stage in its own thread, overlapped with the networks.
+          greedy: live mode: run the networks on whatever frames are ready (at most
+            `batch_frames`) instead of waiting for a full batch; lowest latency.
+        """
+        if not threaded:
+            batch: list[FaceFrame] = []
+            for item in frames:
+                batch.append(self.faces(*item))
+                if len(batch) >= self.batch_frames:
+                    yield from self.predict_batch(batch)
+                    batch = []
+            if batch:
+                yield from self.predict_batch(batch)
+            return
+        yield from _ThreadedRun(self, frames, greedy)
+
+
+_END = object()
+
+
+class _ThreadedRun:
+    """Face stage in a worker thread feeding a bounded queue; networks in the caller's thread."""
+
+    def __init__(self, engine: Engine, frames: Iterable, greedy: bool):
+        self.engine = engine
+        self.frames = frames
+        self.greedy = greedy
+        self.queue: queue.Queue = queue.Queue(maxsize=2 * engine.batch_frames)
+        self.stop = threading.Event()
+        self.error: Optional[BaseException] = None
+        self.thread = threading.Thread(target=self._work, daemon=True, name="ast_net-faces")
+
+    def _put(self, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for item in self.frames:
+                if self.stop.is_set() or not self._put(self.engine.faces(*item)):
+                    return
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer thread.
+            self.error = e
+        finally:
+            self._put(_END)
+
+    def _get(self, block: bool):
+        while True:
+            try:
+                return self.queue.get(timeout=0.1) if block else self.queue.get_nowait()
+            except queue.Empty:
+                if not block:
+                    return None
+                if not self.thread.is_alive() and self.queue.empty():
+                    return _END
+
+    def __iter__(self) -> Iterator[FramePrediction]:
+        self.thread.start()
+        limit = self.engine.batch_frames
+        try:
+            done = False
+            while not done:
+                item = self._get(block=True)
+                if item is _END:
+                    break
+                batch = [item]
+                while len(batch) < limit:
+                    item = self._get(block=not self.greedy)
+                    if item is None:
+                        break
+                    if item is _END:
+                        done = True
+                        break
+                    batch.append(item)
+                yield from self.engine.predict_batch(batch)
+            if self.error is not None:
+                raise self.error
+        finally:
+            self.stop.set()
+            self.thread.join(timeout=10)
+
+
+DEFAULT_SMOOTHING_S = 0.5  # Zero-shot EMA time constant.
+
+
+def load_head(checkpoint: Optional[str] = None, backbone_name: Optional[str] = None,
+              smoothing_s: Optional[float] = None, jit_compile: bool = False):
+    """(head, backbone name) for a checkpoint work directory, or the zero-shot default.
+
+    Raises:
+      errors.UserError: not a work directory, no checkpoint, or a checkpoint from another
+        config (features of an unknown backbone, another feature size, or a `backbone_name`
+        other than the one its features came from).
+    """
+    if not checkpoint:
+        if smoothing_s is not None and smoothing_s < 0:
+            raise errors.UserError(f"--smoothing_s must be >= 0, got {smoothing_s}")
+        head = inference_heads.ZeroShotHead(
+            DEFAULT_SMOOTHING_S if smoothing_s is None else smoothing_s)
+        return head, backbone_name or backbones.DEFAULT
+    model, config, info, _ = workdir_lib.load_temporal(checkpoint)
+    trained_on = str(info.get("backbone") or "")
+    dim = int(info["feature_dim"])
+    if trained_on not in backbones.NAMES:
+        raise errors.UserError(
+            f"{checkpoint}: checkpoint from another config: trained on {dim}-d features of "
+            f"backbone {trained_on or 'unknown'!r}, which the predictor cannot compute "
+            f"(expected features of one of {backbones.NAMES})")
+    if backbone_name and backbone_name != trained_on:
+        raise errors.UserError(
+            f"{checkpoint}: checkpoint from another config: trained on {trained_on} features, "
+            f"not {backbone_name} (drop --backbone or pass --backbone={trained_on})")
+    if smoothing_s:
+        raise errors.UserError("--smoothing_s applies to the zero-shot default only; the "
+                               "checkpoint's LSTM does its own temporal modelling")
+    head = inference_heads.TemporalHead(
+        model, clip_length=int(config.data.clip_length), frame_step=int(config.data.frame_step),
+        feature_scale=float(config.data.get("feature_scale", 1.0)), jit_compile=jit_compile)
+    return head, trained_on
+
+
+def load_engine(checkpoint: Optional[str] = None, *, backbone: Optional[str] = None,
+                backbone_weights: Optional[str] = None, smoothing_s: Optional[float] = None,
+                jit_compile_lstm: bool = True, **engine_kwargs) -> Engine:
+    """An `Engine` for a checkpoint work directory (or the zero-shot default).
+
+    Args:
+      checkpoint: an `ast-net-train` work directory, or None for the zero-shot default.
+      backbone: CNN name; default: the checkpoint's, or mini_xception for zero-shot.
+      backbone_weights: weights file of the backbone (see `backbones.load_backbone`).
+      smoothing_s: zero-shot EMA time constant in seconds (default 0.5; 0 = none).
+      jit_compile_lstm: XLA for the LSTM's full-length windows (see `TemporalHead`).
+      **engine_kwargs: passed to `Engine` (detect_every, refine_every, batch_frames, ...).
+    """
+    head, name = load_head(checkpoint, backbone, smoothing_s, jit_compile_lstm)
+    if checkpoint and name == "vgg16" and not backbone_weights:
+        raise errors.UserError(
+            f"{checkpoint}: trained on vgg16 features: give --backbone_weights, the VGG16 "
+            "weights file the training features were extracted with")
+    net = backbones.load_backbone(name, backbone_weights)
+    if isinstance(head, inference_heads.TemporalHead) and net.feature_dim != head.feature_dim:
+        raise errors.UserError(
+            f"{checkpoint}: checkpoint from another config: {head.feature_dim}-d features, "
+            f"but the {name} backbone{' in ' + backbone_weights if backbone_weights else ''} "
+            f"gives {net.feature_dim}-d")
+    return Engine(net, head, **engine_kwargs)

@@ -1,0 +1,247 @@
+"""ast-net-realtime's work: the streaming engine on a camera, a stream URL or a video file, live.
+
+Three things run at once: a capture thread (`LiveSource`) reads frames and keeps only the
+NEWEST one; the engine's face thread takes it when it is free (tracking + alignment); the main
+thread runs the CNN and the LSTM on whatever frames are ready (`Engine.run(greedy=True)`, at most
+`batch_frames` at a time) and writes the CSV. When the source is faster than the model, frames
+are dropped at the capture stage instead of queueing, so latency stays bounded by about one
+batch. For a video FILE, `pace=True` plays it at its own frame rate (dropping frames if we are
+slow, like a camera); `pace=False` hands over every frame as fast as the model takes them (no
+drops: a file processed at full speed).
+
+Every second the log gets one line: processed frames/s, median latency (capture of a frame to
+its prediction), frames dropped. With `display`, the annotated frames are shown with
+`cv2.imshow` (press q to stop); the pip package `opencv-python-headless` has no GUI, in which
+case that is said once and the figures stay in the log.
+
+The CSV (`<out_dir>/<source name>.csv`, the columns of `predict_lib.CSV_COLUMNS`, rows only for
+processed frames, `frame` = index in the source, so dropped frames show as gaps) is flushed
+every second. Ctrl-C (SIGINT) stops cleanly: the CSV is flushed, closed and renamed, a summary
+is printed, and `run_realtime` returns normally, so the binary exits 0. The end of a file or
+stream does the same.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from ast_net import errors, predict_lib
+
+
+def parse_source(source: str):
+    """'0' -> ("camera", 0); 'rtsp://...' -> ("stream", url); a path -> ("file", path)."""
+    source = str(source).strip()
+    if re.fullmatch(r"\d+", source):
+        return "camera", int(source)
+    if "://" in source:
+        return "stream", source
+    if not os.path.isfile(source):
+        raise errors.UserError(f"{source}: no such video file (a --source is a camera index, "
+                               "a stream URL or a video file)")
+    return "file", source
+
+
+def source_name(kind: str, value) -> str:
+    if kind == "camera":
+        return f"camera{value}"
+    if kind == "file":
+        return os.path.splitext(os.path.basename(value))[0]
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(value).split("://", 1)[-1]).strip("_") or "stream"
+
+
+class LiveSource:
+    """A capture thread keeping only the newest frame; iterate for `(index, t_s, rgb, t_cap)`.
+
+    Args:
+      source: a `--source` string (see `parse_source`).
+      pace: files only: play at the file's frame rate (True) or hand over every frame (False).
+    """
+
+    def __init__(self, source: str, pace: bool = True):
+        self.kind, value = parse_source(source)
+        self.name = source_name(self.kind, value)
+        self.pace = pace and self.kind == "file"
+        previous = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        try:
+            self.capture = cv2.VideoCapture(value)
+            ok = self.capture.isOpened()
+            first = self.capture.read()[1] if ok else None
+        finally:
+            cv2.utils.logging.setLogLevel(previous)
+        if first is None:
+            self.capture.release()
+            what = {"camera": f"camera {value}", "stream": f"stream {value}",
+                    "file": f"{value}"}[self.kind]
+            raise errors.UserError(f"{what}: cannot be opened (no such device, in use, "
+                                   "unreachable or not a video)")
+        fps = float(self.capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if np.isfinite(fps) and 0 < fps < 1000 else 30.0
+        self.height, self.width = first.shape[:2]
+        self.dropped = 0
+        self.captured = 0
+        self._first = first
+        self._slot = None
+        self._ended = False
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="ast_net-capture")
+        self._t0 = 0.0
+
+    def start(self) -> "LiveSource":
+        """Starts the capture thread (the source is opened, and checked, by the constructor)."""
+        self._t0 = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        bgr, index = self._first, 0
+        try:
+            while bgr is not None and not self._stop.is_set():
+                if self.pace:  # Wait until this frame is due on the file's clock.
+                    delay = self._t0 + index / self.fps - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                now = time.perf_counter()
+                t_s = index / self.fps if self.kind == "file" else now - self._t0
+                item = (index, t_s, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), now)
+                with self._cond:
+                    if self.kind == "file" and not self.pace:
+                        while self._slot is not None and not self._stop.is_set():
+                            self._cond.wait(0.1)  # No drops: wait for the consumer.
+                    elif self._slot is not None:
+                        self.dropped += 1  # The consumer is behind: the older frame goes.
+                    self._slot = item
+                    self.captured += 1
+                    self._cond.notify_all()
+                index += 1
+                ok, bgr = self.capture.read()
+                bgr = bgr if ok else None
+        finally:
+            with self._cond:
+                self._ended = True
+                self._cond.notify_all()
+
+    def __iter__(self):
+        while True:
+            with self._cond:
+                while self._slot is None and not self._ended and not self._stop.is_set():
+                    self._cond.wait(0.1)
+                if self._slot is None or self._stop.is_set():
+                    return
+                item, self._slot = self._slot, None
+                self._cond.notify_all()
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self.capture.release()
+
+
+class _Display:
+    """cv2.imshow when the OpenCV build has a GUI; otherwise says so once and stays off."""
+
+    def __init__(self, enabled: bool, title: str):
+        self.enabled, self.title, self.quit = enabled, title, False
+        if enabled:
+            try:
+                cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+            except cv2.error:
+                print("--display: this OpenCV build has no GUI (opencv-python-headless); "
+                      "fps and latency go to the log instead", file=sys.stderr, flush=True)
+                self.enabled = False
+
+    def show(self, bgr) -> None:
+        if self.enabled:
+            cv2.imshow(self.title, bgr)
+            self.quit = (cv2.waitKey(1) & 0xFF) == ord("q")
+
+    def close(self) -> None:
+        if self.enabled:
+            cv2.destroyWindow(self.title)
+
+
+def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool = False,
+                 max_seconds: float = 0.0, checkpoint: Optional[str] = None,
+                 log_every_s: float = 1.0, **engine_options) -> dict:
+    """Runs the live predictor until the source ends, `max_seconds` pass, q, or Ctrl-C.
+
+    Args:
+      source: camera index, stream URL or video file.
+      out_dir: where `<source name>.csv` goes.
+      pace: for a file: real-time playback (True) or every frame as fast as possible (False).
+      display: show annotated frames (needs an OpenCV with a GUI).
+      max_seconds: stop after this long (0 = no limit).
+      checkpoint: ast-net-train work directory (None: the zero-shot default).
+      log_every_s: seconds between status lines.
+      **engine_options: passed to `inference.load_engine` (batch_frames, detect_every, ...).
+
+    Returns:
+      A summary dict: csv path, processed / captured / dropped frames, seconds, how it ended.
+    """
+    live = LiveSource(source, pace=pace)  # Opened first: a bad source fails before TF starts.
+    try:
+        from ast_net import inference
+
+        engine_options.setdefault("batch_frames", 4)
+        engine = inference.load_engine(checkpoint, keep_images=display, **engine_options)
+    except BaseException:
+        live.close()
+        raise
+    os.makedirs(out_dir, exist_ok=True)
+    writer = predict_lib.CsvWriter(os.path.join(out_dir, live.name + ".csv"), flush_every_s=1.0)
+    screen = _Display(display, f"ast-net {live.name}")
+    print(f"source {source}: {live.width}x{live.height} at {live.fps:.1f} fps; "
+          f"writing {writer.path}; Ctrl-C stops", file=sys.stderr, flush=True)
+    processed, ended = 0, "end of source"
+    window_frames, latencies = 0, []
+    engine.warmup(live.height, live.width)
+    t_start = t_log = time.perf_counter()
+    results = engine.run(live.start(), greedy=True)
+    try:
+        for pred in results:
+            processed += 1
+            window_frames += 1
+            latencies.append(pred.t_done - pred.t_capture)
+            writer.write(pred)
+            now = time.perf_counter()
+            fps = window_frames / max(now - t_log, 1e-9)
+            if screen.enabled:
+                screen.show(predict_lib.draw(pred.image, pred, f"{fps:.0f} fps"))
+                if screen.quit:
+                    ended = "q pressed"
+                    break
+            if now - t_log >= log_every_s:
+                print(f"{fps:6.1f} frames/s | latency {1000 * float(np.median(latencies)):6.0f} "
+                      f"ms | dropped {live.dropped} | faces {len(pred.faces)}",
+                      file=sys.stderr, flush=True)
+                t_log, window_frames, latencies = now, 0, []
+            if max_seconds and now - t_start >= max_seconds:
+                ended = f"--max_seconds={max_seconds:g} reached"
+                break
+    except KeyboardInterrupt:
+        ended = "interrupted (Ctrl-C)"
+    finally:
+        live.close()  # First: the face thread waiting on the source then ends at once.
+        results.close()
+        screen.close()
+        csv_path = writer.close()
+    seconds = time.perf_counter() - t_start
+    summary = {"csv": csv_path, "processed": processed, "captured": live.captured,
+               "dropped": live.dropped, "seconds": seconds, "ended": ended}
+    print(f"stopped: {ended}; {processed} frames processed in {seconds:.1f} s "
+          f"({processed / max(seconds, 1e-9):.1f} frames/s), {live.dropped} dropped -> "
+          f"{csv_path}", file=sys.stderr, flush=True)
+    return summary

@@ -1,0 +1,53 @@
+"""`ast-net-train-cnn`: fine-tunes the attribute CNN (VGG16 or mini-Xception) on FER2013.
+
+  ast-net-train-cnn --config=ast_net/configs/cnn_vgg16.py --workdir=/tmp/cnn_vgg16 \
+      --manual_dir=~/data/fer2013 \
+      --config.model.init_weights=~/weights/rcmalli_vggface_tf_vgg16.h5
+
+`--manual_dir` holds the Kaggle `fer2013.csv`; TFDS prepares it once under `--data_dir`.
+Re-running the same command resumes after the last finished loop. The fine-tuned network is
+written to the workdir as the file `load_backbone` / `ast-net-extract-features --weights` read.
+"""
+
+from absl import flags
+from ml_collections import config_flags
+
+from ast_net import errors, train_cnn_lib
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Path to an ml_collections config file: ast_net/configs/cnn_vgg16.py (the "
+    "paper), cnn_mini_xception.py or cnn_debug.py. Override fields with "
+    "--config.<field>=<value>, e.g. --config.train.mixed_precision=True.", lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Directory for checkpoints, TensorBoard logs, metrics.json and the "
+    "fine-tuned weights; re-running with the same directory resumes training.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "TFDS data directory where FER2013 is prepared once (overrides "
+    "config.data.data_dir; default ~/tensorflow_datasets).")
+_MANUAL_DIR = flags.DEFINE_string(
+    "manual_dir", None, "Directory holding the Kaggle fer2013.csv (overrides "
+    "config.data.manual_dir); only needed until the dataset has been prepared.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+@errors.report_user_errors
+def main(argv):
+    if len(argv) > 1:
+        raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    config = _CONFIG.value
+    if _DATA_DIR.value is not None:
+        config.data.data_dir = _DATA_DIR.value
+    if _MANUAL_DIR.value is not None:
+        config.data.manual_dir = _MANUAL_DIR.value
+    metrics = train_cnn_lib.train_and_evaluate(config, _WORKDIR.value)
+    split = config.data.eval_split
+    print(f"{split} accuracy {metrics[f'{split}_accuracy']:.4f}; fine-tuned weights: "
+          f"{metrics['export']}", flush=True)
+
+
+def run():
+    errors.run_app(main)  # A bad flag or --config.<field> is one error line too.
+
+
+if __name__ == "__main__":
+    run()

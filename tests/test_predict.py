@@ -1,0 +1,210 @@
+"""ast-net-predict on real sample media: CSV, plot, annotated video, batches, checkpoints, errors.
+
+Ground truth comes from outside the code under test: frame counts and fps from OpenCV reading
+the file directly; what single_face.mp4 shows was checked by eye (neutral for its first ~0.5 s,
+then a broad smile that lasts to the end); the checkpoint oracle is the restored Keras model run
+on windows cut by hand from the engine's features.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from ast_net import errors, inference, predict_lib, sample_media, train_lib
+from ast_net import workdir as workdir_lib
+from ast_net.configs import debug
+from ast_net.data import schema
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def count_frames(path):
+    cap = cv2.VideoCapture(path)
+    fps, n = cap.get(cv2.CAP_PROP_FPS), 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n, fps
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """The zero-shot engine, loaded once (each predict() call would otherwise load its own)."""
+    return inference.load_engine(None, batch_frames=16)
+
+
+@pytest.fixture(scope="module")
+def single_face(tmp_path_factory, engine):
+    out = str(tmp_path_factory.mktemp("predict"))
+    path = sample_media.path("single_face.mp4")
+    results = predict_lib.predict([path], out, annotate=True, progress=False, engine=engine)
+    return path, out, results[0]
+
+
+def test_single_face_csv_has_one_row_per_frame_one_face_and_timestamps(single_face):
+    path, out, result = single_face
+    frames, fps = count_frames(path)
+    assert frames == 72
+    data = pd.read_csv(os.path.join(out, "single_face.csv"))
+    assert tuple(data.columns) == predict_lib.CSV_COLUMNS
+    assert len(data) == frames and list(data["frame"]) == list(range(frames))
+    np.testing.assert_allclose(data["timestamp_s"], np.arange(frames) / fps, atol=1e-6)
+    assert set(data["face_id"]) == {0} and (data["face_present"] == 1).all()
+    for col in ("valence", "arousal", "box_x", "box_y", "box_w", "box_h"):
+        assert np.isfinite(data[col]).all(), col
+    assert data[["valence", "arousal"]].abs().max().max() <= 1.0
+    assert result.face_ids == (0,) and result.error is None
+
+
+def test_single_face_zero_shot_valence_rises_with_the_smile(single_face):
+    _, out, _ = single_face
+    v = pd.read_csv(os.path.join(out, "single_face.csv"))["valence"].to_numpy()
+    neutral, smile = v[:12].mean(), v[36:66].mean()  # 0-0.4 s vs 1.2-2.2 s.
+    assert smile > neutral + 0.3, (neutral, smile)
+
+
+def test_single_face_plot_and_annotated_video(single_face):
+    path, out, result = single_face
+    png = cv2.imread(result.plot_path)
+    assert png is not None and png.shape[0] > 300 and png.std() > 5
+    frames, _ = count_frames(result.video_path)
+    assert frames == 72
+    assert not [n for n in os.listdir(out) if ".part" in n]  # Every output renamed.
+
+
+def test_no_face_video_keeps_every_frame_and_still_plots(tmp_path, engine):
+    path = sample_media.path("no_face.mp4")
+    results = predict_lib.predict([path], str(tmp_path), progress=False, engine=engine)
+    data = pd.read_csv(results[0].csv_path)
+    assert len(data) == count_frames(path)[0] > 0
+    assert (data["face_present"] == 0).all() and data["face_id"].isna().all()
+    assert data["valence"].isna().all() and data["timestamp_s"].is_monotonic_increasing
+    assert os.path.getsize(results[0].plot_path) > 0
+
+
+def test_missing_video_is_one_line_exit_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ast_net.predict", "--video=/no/such.mp4",
+                           f"--out={tmp_path}"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: /no/such.mp4: cannot be opened as a video (no such file)"
+    assert "Traceback" not in proc.stderr
+
+
+def test_directory_with_a_corrupt_file_does_the_rest_and_fails_at_the_end(tmp_path, engine,
+                                                                            capsys):
+    # predict() raising UserError is what makes the binary print one line and exit 2
+    # (errors.report_user_errors; see test_missing_video_is_one_line_exit_2).
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    cap = cv2.VideoCapture(sample_media.path("single_face.mp4"))
+    writer = cv2.VideoWriter(str(videos / "good.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30.0,
+                             (640, 360))
+    for _ in range(12):
+        writer.write(cap.read()[1])
+    writer.release()
+    (videos / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
+    out = tmp_path / "out"
+    with pytest.raises(errors.UserError, match="1 of 2 videos failed: .*bad.mp4"):
+        predict_lib.predict([str(videos)], str(out), progress=False, engine=engine)
+    captured = capsys.readouterr()
+    failed = [line for line in captured.err.splitlines() if line.startswith("failed: ")]
+    assert len(failed) == 1 and "bad.mp4: cannot be opened as a video" in failed[0]
+    assert "1 of 2 videos predicted, 1 failed" in captured.out
+    data = pd.read_csv(out / "good.csv")
+    assert len(data) == 12 and (data["face_present"] == 1).all()
+    assert not (out / "bad.csv").exists() and (out / "good.png").exists()
+
+
+def test_expand_inputs_glob_and_empty_directory(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    (tmp_path / "b.mov").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_bytes(b"x")
+    assert predict_lib.expand_inputs(str(tmp_path)) == [str(tmp_path / "a.mp4"),
+                                                        str(tmp_path / "b.mov")]
+    assert predict_lib.expand_inputs(str(tmp_path / "*.mov")) == [str(tmp_path / "b.mov")]
+    assert predict_lib.output_names(["x/a.mp4", "y/a.mov", "c.mp4"]) == ["a.mp4", "a.mov", "c"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(errors.UserError, match="holds no video"):
+        predict_lib.expand_inputs(str(tmp_path / "empty"))
+
+
+# ----- with an AST-Net checkpoint -------------------------------------------------------------
+
+def write_features(path, backbone, dim, videos=3, frames=60):
+    rng = np.random.default_rng(1)
+    with tf.io.TFRecordWriter(str(path)) as w:
+        for v in range(videos):
+            t = np.arange(frames)
+            feats = rng.normal(size=(frames, dim)).astype(np.float32)
+            va = np.stack([np.tanh(feats[:, 0]), np.tanh(feats[:, 1])], -1)
+            ex = schema.make_sequence_example(
+                video_id=f"v{v}", fps=30.0, timestamps=t / 30.0, face_present=np.ones(frames),
+                valence=va[:, 0], arousal=va[:, 1], label_mask=np.ones(frames), features=feats,
+                split="train", backbone=backbone)
+            w.write(ex.SerializeToString())
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    data = tmp_path_factory.mktemp("features")
+    write_features(data / "train-00000-of-00001.tfrecord", "mini_xception", 128)
+    config = debug.get_config()
+    config.data.data_dir = str(data)
+    config.data.eval_split = ""
+    config.train.num_steps = 3
+    config.train.steps_per_loop = 3
+    config.train.checkpoint_every = 3
+    work = str(tmp_path_factory.mktemp("work"))
+    train_lib.train_and_evaluate(config, work)
+    return work
+
+
+@pytest.fixture(scope="module")
+def ast_engine(workdir):
+    return inference.load_engine(workdir, keep_features=True, batch_frames=7, detect_every=10)
+
+
+def test_engine_with_checkpoint_equals_the_lstm_on_the_same_window_offline(workdir, ast_engine):
+    model, config, _, _ = workdir_lib.load_temporal(workdir)
+    n, step = config.data.clip_length, config.data.frame_step  # 10, 3
+    engine = ast_engine
+    engine.reset()
+    reader = predict_lib.video_lib.iter_frames(sample_media.path("single_face.mp4"))
+    preds = list(engine.run([f for _, f in zip(range(36), reader)]))
+    assert all([f.track_id for f in p.faces] == [0] for p in preds)
+    feats = np.stack([p.faces[0].feature for p in preds])
+    for t in (0, 1, 5, 20, 27, 35):
+        idx = [i for i in range(t - (n - 1) * step, t + 1, step) if i >= 0]
+        expected = model(feats[idx][None], training=False).numpy()[0, -1]
+        got = [preds[t].faces[0].valence, preds[t].faces[0].arousal]
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=f"frame {t}")
+
+
+def test_predict_runs_with_a_checkpoint(workdir, ast_engine, tmp_path):
+    results = predict_lib.predict([sample_media.path("single_face.mp4")], str(tmp_path),
+                                  checkpoint=workdir, progress=False, engine=ast_engine)
+    data = pd.read_csv(results[0].csv_path)
+    assert len(data) == 72 and np.isfinite(data[["valence", "arousal"]]).all().all()
+
+
+def test_checkpoint_from_another_config_is_one_clear_error(workdir, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(workdir, other)
+    info_path = other / "model_info.json"
+    info = json.loads(info_path.read_text())
+    info["backbone"] = "synthetic"
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(errors.UserError, match="checkpoint from another config"):
+        inference.load_engine(str(other))
+    with pytest.raises(errors.UserError, match="checkpoint from another config"):
+        inference.load_engine(workdir, backbone="vgg16")
+    with pytest.raises(errors.UserError, match="not an ast-net-train work directory"):
+        inference.load_engine(str(tmp_path))
