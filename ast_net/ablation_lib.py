@@ -43,8 +43,9 @@ def run_ablation(data_dir: str, workdir: str, *, split: str = "test",
             line[f"{dim} Mean CC"] = r["Mean CC"]
         table.append(line)
         frame = pd.DataFrame(table)
-        frame.to_csv(os.path.join(workdir, "ablation.csv.part"), index=False, float_format="%.4f")
-        os.replace(os.path.join(workdir, "ablation.csv.part"), os.path.join(workdir, "ablation.csv"))
+        csv_path = os.path.join(workdir, "ablation.csv")
+        frame.to_csv(csv_path + ".part", index=False, float_format="%.4f")
+        os.replace(csv_path + ".part", csv_path)
     return pd.DataFrame(table)
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ast_net import metrics, windows, workdir as workdir_lib
+from ast_net import metrics, windows
+from ast_net import workdir as workdir_lib
 from ast_net.data import records, schema
 
 

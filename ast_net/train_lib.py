@@ -19,7 +19,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from ast_net import errors, evaluate_lib, workdir as workdir_lib
+from ast_net import errors, evaluate_lib
+from ast_net import workdir as workdir_lib
 from ast_net.data import clips, records, schema
 from ast_net.models import siamese, temporal
 

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ast_net import evaluate_lib, train_lib, workdir as workdir_lib
+from ast_net import evaluate_lib, train_lib
+from ast_net import workdir as workdir_lib
 from ast_net.configs import debug
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -41,7 +41,8 @@ def _first_record(path: str) -> bytes | None:
         for raw in tf.data.TFRecordDataset(path).take(1):
             return raw.numpy()
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
-        raise errors.UserError(f"{path}: not a readable TFRecord file ({e.message.splitlines()[0]})")
+        first = e.message.splitlines()[0]
+        raise errors.UserError(f"{path}: not a readable TFRecord file ({first})")
     return None
 
 
