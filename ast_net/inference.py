@@ -369,9 +369,29 @@ def load_head(checkpoint: Optional[str] = None, backbone_name: Optional[str] = N
     return head, trained_on
 
 
+def set_tf_threads(threads: int) -> bool:
+    """TensorFlow intra/inter-op threads (0 = TF's default); False if TF already started.
+
+    The engine runs its stages in parallel threads, so single-threaded ops waste less CPU on
+    thread-pool hand-offs: about 15% less CPU per frame with the mini-Xception on our 2-core
+    machine (benchmarks/realtime.py). A large CNN (VGG16) prefers TF's default.
+    """
+    import tensorflow as tf
+
+    if threads <= 0:
+        return True
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+    except RuntimeError:  # TF has already run ops in this process: keep its pools.
+        return False
+    return True
+
+
 def load_engine(checkpoint: Optional[str] = None, *, backbone: Optional[str] = None,
                 backbone_weights: Optional[str] = None, smoothing_s: Optional[float] = None,
-                jit_compile_lstm: bool = True, **engine_kwargs) -> Engine:
+                jit_compile_lstm: bool = True, tf_threads: Optional[int] = None,
+                **engine_kwargs) -> Engine:
     """An `Engine` for a checkpoint work directory (or the zero-shot default).
 
     Args:
@@ -380,8 +400,16 @@ def load_engine(checkpoint: Optional[str] = None, *, backbone: Optional[str] = N
       backbone_weights: weights file of the backbone (see `backbones.load_backbone`).
       smoothing_s: zero-shot EMA time constant in seconds (default 0.5; 0 = none).
       jit_compile_lstm: XLA for the LSTM's full-length windows (see `TemporalHead`).
+      tf_threads: TF op threads if TF has not started yet (`set_tf_threads`); None = 1 for
+        mini_xception, TF's default for vgg16.
       **engine_kwargs: passed to `Engine` (detect_every, refine_every, batch_frames, ...).
     """
+    if tf_threads is None:
+        name = backbone
+        if checkpoint and not name:
+            name = str(workdir_lib.load_run_info(checkpoint)[1].get("backbone") or "")
+        tf_threads = 0 if name == "vgg16" else 1
+    set_tf_threads(tf_threads)
     head, name = load_head(checkpoint, backbone, smoothing_s, jit_compile_lstm)
     if checkpoint and name == "vgg16" and not backbone_weights:
         raise errors.UserError(

@@ -44,6 +44,9 @@ _VGG_FRAMES = flags.DEFINE_integer("vgg_frames", 96, "Frames for the VGG16 row (
 _FER = flags.DEFINE_boolean("fer", True, "Run the fer peer row.")
 _DRIFT = flags.DEFINE_boolean("drift", False, "Measure eye drift of refine_every 1, 2, 3.")
 _DRIFT_FRAMES = flags.DEFINE_integer("drift_frames", 240, "Frames for --drift.")
+_TF_THREADS = flags.DEFINE_integer("tf_threads", 1, "TensorFlow intra/inter-op threads for "
+                                   "the whole run, fer included (0 = TF's default); the "
+                                   "predictor's default for mini_xception is 1.")
 _JIT_LSTM = flags.DEFINE_boolean("jit_lstm", True, "XLA-compile the LSTM's full-length "
                                  "window calls (as the predictor does).")
 
@@ -159,11 +162,13 @@ def _drift(path, frames_limit):
 
 def main(argv):
     del argv
-    from ast_net import sample_media
+    from ast_net import inference, sample_media
 
+    inference.set_tf_threads(_TF_THREADS.value)
     path = _VIDEO.value or sample_media.path("WolfgangLanger_Pexels.mp4")
     limit = _MAX_FRAMES.value
-    print(f"video {path}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"video {path}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+          f"TF threads {_TF_THREADS.value or 'default'}")
     rows = {"decode only": lambda: _decode(path, limit)}
     if _FER.value:
         rows["fer 25.10.3, Haar, every frame"] = _fer_rows(path, limit)
@@ -195,8 +200,6 @@ def main(argv):
         print(f"| {name} | {fps:.1f} | {cpu:.2f} | {ratio_s} |")
 
     serial = _ours(ast, path, limit, threaded=False)
-    from ast_net import inference
-
     ast.times = inference.StageTimes()
     _timed(serial)
     decode_ms = 1000 / statistics.median(r["fps"] for r in results["decode only"])
