@@ -6,7 +6,8 @@
 Writes <export_dir>/<version>/ (saved_model.pb, variables/, assets.extra/ast_net_export.json)
 atomically, with the signatures `faces` (uint8 aligned face clips [batch, N, S, S, 3]; also
 `serving_default`) and `features` (float32 feature clips [batch, N, D]), both returning
-`valence` and `arousal` [batch, N]. See `ast_net/export_lib.py` and docs/build/export.md.
+`valence` and `arousal` [batch, N]. See `ast_net/export_lib.py` and BUILD.md,
+section Export for TF Serving.
 """
 
 from absl import flags, logging

@@ -4,7 +4,8 @@
 
 Writes `{split}-0000i-of-0000k.tfrecord` SequenceExamples (per-frame features, valence, arousal,
 label mask, face-present flag) and `manifest.json` into --out_dir; see
-`ast_net/data/synthetic.py` for what the data are and `docs/build/synthetic.md` for timings.
+`ast_net/data/synthetic.py` for what the data are and BUILD.md, section Synthetic benchmark,
+for timings.
 """
 
 from absl import app, flags

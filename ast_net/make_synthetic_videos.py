@@ -7,7 +7,8 @@ Animates the astronaut photo (valence -> mouth corners, arousal -> eyes, brows a
 pose, light, noise and per-subject look as nuisances) and writes `{split}/videos/*.avi`, the
 `FC_{split}_labels/*.dat` label files (delayed by a per-video annotator delay), the undelayed
 truth `labels_truth.csv` and `synthetic_manifest.json`. The defaults (6/2/2 videos of 600
-frames, 320x240 at 49.979 fps) take about 20 s on 2 CPU cores; see docs/build/synthetic_videos.md.
+frames, 320x240 at 49.979 fps) take about 20 s on 2 CPU cores; see BUILD.md,
+section Synthetic face videos.
 """
 
 from absl import app, flags

@@ -30,7 +30,7 @@ _BATCH_SIZE = flags.DEFINE_integer(
     "batch_size", 32, "Faces per CNN forward pass (larger is faster on a GPU, uses more memory).")
 _JIT_COMPILE = flags.DEFINE_bool(
     "jit_compile", False, "Compile the CNN with XLA (helps on a GPU; measured slower on CPU, see "
-    "docs/build/attribute_cnn.md).")
+    "BUILD.md, section Attribute CNN).")
 flags.mark_flags_as_required(["in_dir", "out_dir"])
 
 

@@ -8,7 +8,7 @@
 Writes `{split}-00000-of-000NN.tfrecord` shards (one SequenceExample per video chunk, schema in
 `ast_net/data/schema.py`) and `manifest.json` (per video: status, frames, faces, labels,
 length mismatches). Re-running resumes: finished videos are skipped. Layouts, flags and
-figures: docs/build/prepare_videos.md. The work itself is `prepare_videos_lib.prepare_videos`.
+figures: BUILD.md, section Preparing videos. The work itself is `prepare_videos_lib.prepare_videos`.
 """
 
 import logging
@@ -25,7 +25,7 @@ from ast_net.data import layouts  # noqa: E402
 _DATASET = flags.DEFINE_enum(
     "dataset", None, list(layouts.DATASETS),
     "Layout of --root: avec2012, recola, affwild2, sewa or csv (see "
-    "docs/build/prepare_videos.md for each folder tree).")
+    "BUILD.md, section Preparing videos for each folder tree).")
 _ROOT = flags.DEFINE_string("root", None, "Folder holding the data set's videos and labels.")
 _OUT_DIR = flags.DEFINE_string(
     "out_dir", None, "Output folder for the TFRecord shards, manifest.json and the .work/ "

@@ -1,6 +1,6 @@
 """CNN stage of the paper: VGG16 from VGG-Face weights, fine-tuned on FER2013 at 224x224.
 
-Run (GPU; needs rcmalli_vggface_tf_vgg16.h5 and fer2013.csv, see docs/build/attribute_cnn.md):
+Run (GPU; needs rcmalli_vggface_tf_vgg16.h5 and fer2013.csv, see BUILD.md, section Attribute CNN):
   ast-net-train-cnn --config=ast_net/configs/cnn_vgg16.py --workdir=/tmp/cnn_vgg16 \
       --manual_dir=~/data/fer2013 \
       --config.model.init_weights=~/weights/rcmalli_vggface_tf_vgg16.h5 \

@@ -154,8 +154,8 @@ def find_items(dataset: str, root, splits: Optional[Iterable[str]] = None) -> Li
     if not items:
         raise errors.UserError(
             f"{root}: found no {dataset} videos or label files"
-            f"{' in splits ' + ','.join(splits) if splits else ''}; see docs/build/"
-            f"prepare_videos.md for the expected layout")
+            f"{' in splits ' + ','.join(splits) if splits else ''}; see BUILD.md, "
+            f"section Preparing videos, for the expected layout")
     return sorted(items, key=lambda it: (it.split, it.video_id, it.face))
 
 
