@@ -40,13 +40,41 @@ def run_app(main) -> None:
 
     def parse(argv):
         try:
-            return flags.FLAGS(argv)
+            rest = flags.FLAGS(argv)
+            message = _config_load_error(flags.FLAGS)
+            if not message:
+                return rest
         except flags.Error as e:
-            message = str(e)
+            message = _one_line(str(e))
         except (AttributeError, KeyError, ValueError, TypeError) as e:
-            message = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").split()).strip("'\"")
+            message = _one_line(str(e))
         print(f"error: bad command-line flag: {message} (see --help)", file=sys.stderr,
               flush=True)
         sys.exit(2)
 
     app.run(main, flags_parser=parse)
+
+
+def _one_line(text: str) -> str:
+    """A flag error as one line; of an error raised inside a config file's `get_config` (which
+    ml_collections reports with the whole traceback) only the exception's own line is kept."""
+    text = text.replace("\\n", "\n").replace("\\'", "'")
+    if "Traceback (most recent call last)" in text:
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        head = text.split(": Error whilst parsing", 1)[0] if text.startswith("flag --") else ""
+        last = lines[-1].strip("'\"")
+        text = f"{head}: {last}" if head else last
+    return " ".join(text.split()).strip("'\"")
+
+
+def _config_load_error(flag_values) -> str:
+    """The load error of an ml_collections config-file flag whose file could not be read
+    (ml_collections defers it until the config is first used), or ''."""
+    for name in flag_values:
+        value = flag_values[name].value
+        if type(value).__name__ == "_ErrorConfig":
+            error = object.__getattribute__(value, "_error")
+            lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+            path = flag_values[name].serialize().split("=", 1)[-1]
+            return f"--{name}={path}: cannot load this config file ({lines[-1]})"
+    return ""
