@@ -70,6 +70,22 @@ def output_names(paths: list[str]) -> list[str]:
     return [os.path.basename(p) if stems.count(s) > 1 else s for p, s in zip(paths, stems)]
 
 
+def ensure_out_dir(path: str) -> str:
+    """Creates the output directory `path` (and its parents) if needed.
+
+    Raises errors.UserError, naming the path, when it exists and is not a directory, a parent
+    is a file, or it cannot be created (permissions, read-only file system ...).
+    """
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise errors.UserError(f"{path}: --out exists and is not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise errors.UserError(f"{path}: cannot create the output directory "
+                               f"({e.strerror or e})") from None
+    return path
+
+
 def _num(value: float, digits: int) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
@@ -120,8 +136,9 @@ class CsvWriter:
             os.remove(self.part)
 
 
-def plot_csv(csv_path: str, png_path: str, title: str) -> str:
-    """Valence and arousal over time from a predictions CSV, one line per face; atomic PNG."""
+def plot_figure(csv_path: str, title: str):
+    """The matplotlib figure of `plot_csv`: two axes (valence, arousal), and on each one line
+    per face id, labelled `face <id>`, over every frame time (NaN where that face is absent)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,8 +154,7 @@ def plot_csv(csv_path: str, png_path: str, title: str) -> str:
         rows = data[["timestamp_s"]].drop_duplicates().merge(
             faces[faces["face_id"] == face_id], on="timestamp_s", how="left")
         for ax, dim in zip(axes, ("valence", "arousal")):
-            ax.plot(rows["timestamp_s"], rows[dim], lw=1.2,
-                    label=f"face {face_id}" if len(ids) <= 10 else None)
+            ax.plot(rows["timestamp_s"], rows[dim], lw=1.2, label=f"face {face_id}")
     for ax, dim in zip(axes, ("valence", "arousal")):
         ax.set_ylabel(dim)
         ax.set_ylim(-1.05, 1.05)
@@ -151,13 +167,23 @@ def plot_csv(csv_path: str, png_path: str, title: str) -> str:
     if not ids:
         axes[0].text(0.5, 0.5, "no face found in this video", transform=axes[0].transAxes,
                      ha="center", va="center")
-    elif len(ids) <= 10:
+    elif len(ids) <= 10:  # A legend of more faces would hide the lines.
         axes[0].legend(loc="upper right", fontsize=8)
     axes[0].set_title(title)
     fig.tight_layout()
+    return fig
+
+
+def plot_csv(csv_path: str, png_path: str, title: str) -> str:
+    """Valence and arousal over time from a predictions CSV, one line per face; atomic PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = plot_figure(csv_path, title)
     part = png_path + ".part"
-    fig.savefig(part, format="png", dpi=100)
-    plt.close(fig)
+    try:
+        fig.savefig(part, format="png", dpi=100)
+    finally:
+        plt.close(fig)
     os.replace(part, png_path)
     return png_path
 
@@ -227,7 +253,7 @@ def predict_video(engine, path: str, out_dir: str, *, name: str = "",
     info = reader.info
     name = name or os.path.splitext(os.path.basename(path))[0]
     result = VideoResult(path=path)
-    os.makedirs(out_dir, exist_ok=True)
+    ensure_out_dir(out_dir)
     writer = CsvWriter(os.path.join(out_dir, name + ".csv"))
     sink = (VideoSink(os.path.join(out_dir, name + "_annotated.mp4"), info.fps, info.width,
                       info.height) if annotate else None)
@@ -289,6 +315,7 @@ def predict(inputs: list[str], out_dir: str, *, checkpoint: Optional[str] = None
     paths = [p for spec in inputs for p in expand_inputs(spec)]
     if len(paths) == 1:  # A single video: opening errors are THE error, reported as such.
         video_lib.probe(paths[0])
+    ensure_out_dir(out_dir)  # Before TensorFlow starts: a bad --out fails at once.
     if engine is None:
         # Imported here, after the inputs were checked: TensorFlow takes seconds to start.
         from ast_net import inference

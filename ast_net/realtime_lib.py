@@ -11,14 +11,16 @@ drops: a file processed at full speed).
 
 Every second the log gets one line: processed frames/s, median latency (capture of a frame to
 its prediction), frames dropped. With `display`, the annotated frames are shown with
-`cv2.imshow` (press q to stop); the pip package `opencv-python-headless` has no GUI, in which
-case that is said once and the figures stay in the log.
+`cv2.imshow` (press q to stop), with the last second's frames/s and median latency drawn on
+them (`status_text`, the log line's figures); the pip package `opencv-python-headless` has no
+GUI, in which case that is said once and the figures stay in the log.
 
 The CSV (`<out_dir>/<source name>.csv`, the columns of `predict_lib.CSV_COLUMNS`, rows only for
 processed frames, `frame` = index in the source, so dropped frames show as gaps) is flushed
 every second. Ctrl-C (SIGINT) stops cleanly: the CSV is flushed, closed and renamed, a summary
 is printed, and `run_realtime` returns normally, so the binary exits 0. The end of a file or
-stream does the same.
+stream does the same. The CSV is only created once the model is loaded and warmed up: a Ctrl-C
+before that leaves no file (the KeyboardInterrupt propagates: `interrupted`, exit status 130).
 """
 
 from __future__ import annotations
@@ -150,6 +152,13 @@ class LiveSource:
         self.capture.release()
 
 
+def status_text(fps: float, latencies: list) -> str:
+    """`'  12.3 frames/s | latency     85 ms'`: frames/s and the median latency (seconds in
+    `latencies`) of a window; the log line and the on-screen overlay both show it."""
+    latency = f"{1000 * float(np.median(latencies)):6.0f}" if latencies else "     -"
+    return f"{fps:6.1f} frames/s | latency {latency} ms"
+
+
 class _Display:
     """cv2.imshow when the OpenCV build has a GUI; otherwise says so once and stays off."""
 
@@ -192,40 +201,50 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
       A summary dict: csv path, processed / captured / dropped frames, seconds, how it ended.
     """
     live = LiveSource(source, pace=pace)  # Opened first: a bad source fails before TF starts.
+    writer, screen, results = None, None, None
     try:
+        predict_lib.ensure_out_dir(out_dir)
+        print(f"source {source}: {live.width}x{live.height} at {live.fps:.1f} fps; loading the "
+              "model", file=sys.stderr, flush=True)
         from ast_net import inference
 
         engine_options.setdefault("batch_frames", 4)
         engine = inference.load_engine(checkpoint, keep_images=display, **engine_options)
+        engine.warmup(live.height, live.width)
+        screen = _Display(display, f"ast-net {live.name}")
+        processed, ended = 0, "end of source"
+        window_frames, latencies = 0, []
+        shown = ""  # Frames/s and latency of the last full window, drawn on screen.
+        t_start = t_log = time.perf_counter()
+        # Created last, with the model ready: a Ctrl-C while loading leaves no file behind.
+        writer = predict_lib.CsvWriter(os.path.join(out_dir, live.name + ".csv"),
+                                       flush_every_s=1.0)
     except BaseException:
         live.close()
+        if screen is not None:
+            screen.close()
+        if writer is not None:
+            writer.abort()
         raise
-    os.makedirs(out_dir, exist_ok=True)
-    writer = predict_lib.CsvWriter(os.path.join(out_dir, live.name + ".csv"), flush_every_s=1.0)
-    screen = _Display(display, f"ast-net {live.name}")
-    print(f"source {source}: {live.width}x{live.height} at {live.fps:.1f} fps; "
-          f"writing {writer.path}; Ctrl-C stops", file=sys.stderr, flush=True)
-    processed, ended = 0, "end of source"
-    window_frames, latencies = 0, []
-    engine.warmup(live.height, live.width)
-    t_start = t_log = time.perf_counter()
-    results = engine.run(live.start(), greedy=True)
     try:
+        print(f"writing {writer.path}; Ctrl-C stops", file=sys.stderr, flush=True)
+        results = engine.run(live.start(), greedy=True)
         for pred in results:
             processed += 1
             window_frames += 1
             latencies.append(pred.t_done - pred.t_capture)
             writer.write(pred)
             now = time.perf_counter()
-            fps = window_frames / max(now - t_log, 1e-9)
+            if not shown or now - t_log >= log_every_s:
+                fps = window_frames / max(now - t_log, 1e-9)
+                shown = status_text(fps, latencies)
             if screen.enabled:
-                screen.show(predict_lib.draw(pred.image, pred, f"{fps:.0f} fps"))
+                screen.show(predict_lib.draw(pred.image, pred, shown))
                 if screen.quit:
                     ended = "q pressed"
                     break
             if now - t_log >= log_every_s:
-                print(f"{fps:6.1f} frames/s | latency {1000 * float(np.median(latencies)):6.0f} "
-                      f"ms | dropped {live.dropped} | faces {len(pred.faces)}",
+                print(f"{shown} | dropped {live.dropped} | faces {len(pred.faces)}",
                       file=sys.stderr, flush=True)
                 t_log, window_frames, latencies = now, 0, []
             if max_seconds and now - t_start >= max_seconds:
@@ -235,7 +254,8 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
         ended = "interrupted (Ctrl-C)"
     finally:
         live.close()  # First: the face thread waiting on the source then ends at once.
-        results.close()
+        if results is not None:
+            results.close()
         screen.close()
         csv_path = writer.close()
     seconds = time.perf_counter() - t_start

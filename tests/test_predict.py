@@ -98,6 +98,26 @@ def test_missing_video_is_one_line_exit_2(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_out_that_is_an_existing_file_is_one_line_exit_2(tmp_path):
+    taken = tmp_path / "results.txt"
+    taken.write_text("not a directory\n")
+    proc = subprocess.run([sys.executable, "-m", "ast_net.predict",
+                           f"--video={sample_media.path('single_face.mp4')}", f"--out={taken}",
+                           "--noprogress"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {taken}: --out exists and is not a directory"]
+    assert taken.read_text() == "not a directory\n"  # Left alone.
+
+
+def test_out_under_a_file_or_unwritable_is_a_user_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(errors.UserError, match=r"/file/sub: cannot create the output directory"):
+        predict_lib.ensure_out_dir(str(tmp_path / "file" / "sub"))
+    assert predict_lib.ensure_out_dir(str(tmp_path / "a" / "b")) == str(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b").is_dir()
+
+
 def test_directory_with_a_corrupt_file_does_the_rest_and_fails_at_the_end(tmp_path, engine,
                                                                             capsys):
     # predict() raising UserError is what makes the binary print one line and exit 2
@@ -208,3 +228,108 @@ def test_checkpoint_from_another_config_is_one_clear_error(workdir, tmp_path):
         inference.load_engine(workdir, backbone="vgg16")
     with pytest.raises(errors.UserError, match="not an ast-net-train work directory"):
         inference.load_engine(str(tmp_path))
+
+
+# ----- several faces: stable ids, the plot, the annotated video -------------------------------
+
+SHIFT_PX = 2  # The multi-face video pans the still photo 2 px to the right per frame.
+
+
+@pytest.fixture(scope="module")
+def multi_face(tmp_path_factory, engine):
+    """A real 16-frame mp4v video of the sample multi_face.jpg (5 people), panned SHIFT_PX px
+    per frame, run through predict with --annotate."""
+    root = tmp_path_factory.mktemp("multi")
+    bgr = cv2.imread(sample_media.path("multi_face.jpg"))[:666]  # mp4v wants even sides.
+    h, w = bgr.shape[:2]
+    path = str(root / "multi.mp4")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (w, h))
+    frames = []
+    for t in range(16):
+        shift = np.float32([[1, 0, SHIFT_PX * t], [0, 1, 0]])
+        frames.append(cv2.warpAffine(bgr, shift, (w, h), borderMode=cv2.BORDER_REPLICATE))
+        writer.write(frames[-1])
+    writer.release()
+    out = str(root / "out")
+    result = predict_lib.predict([path], out, annotate=True, progress=False, engine=engine)[0]
+    return path, bgr, result
+
+
+def test_several_faces_keep_their_ids_and_boxes(multi_face, engine):
+    path, still, result = multi_face
+    data = pd.read_csv(result.csv_path)
+    assert (data["face_present"] == 1).all() and len(data) == 16 * 5
+    ids = sorted(data["face_id"].astype(int).unique())
+    assert len(ids) >= 4 and result.face_ids == tuple(ids)
+    # Oracle: the faces of the still photo, found by a full detection of the photo itself (not
+    # of the video), moved by the known pan.
+    truth = np.array([(x + bw / 2, y + bh / 2) for x, y, bw, bh in
+                      (f.box for f in engine.detector.detect(still[:, :, ::-1].copy()))])
+    assert len(truth) == 5
+    assert min(np.hypot(*(a - b)) for i, a in enumerate(truth) for b in truth[i + 1:]) > 100
+    matched = []
+    for face_id in ids:
+        rows = data[data["face_id"] == face_id].sort_values("frame")
+        assert list(rows["frame"]) == list(range(16)), face_id  # Tracked on every frame.
+        centres = np.stack([rows["box_x"] + rows["box_w"] / 2 - SHIFT_PX * rows["frame"],
+                            rows["box_y"] + rows["box_h"] / 2], -1)
+        k = int(np.argmin(np.hypot(*(truth - centres[0]).T)))
+        matched.append(k)
+        # Every frame: the box is on the same person (undoing the pan), within a few px; two
+        # people are > 100 px apart, so a swap of ids would be far off.
+        err = np.hypot(*(centres - truth[k]).T)
+        assert err.max() < 8.0, (face_id, err.round(1))
+    assert len(set(matched)) == len(ids)  # One person per id.
+
+
+def test_several_faces_plot_has_one_line_per_face(multi_face):
+    _, _, result = multi_face
+    data = pd.read_csv(result.csv_path)
+    png = cv2.imread(result.plot_path)
+    assert png is not None and png.shape[0] > 300
+    fig = predict_lib.plot_figure(result.csv_path, "multi")  # What plot_csv saved as the PNG.
+    try:
+        for ax, dim in zip(fig.axes, ("valence", "arousal")):
+            lines = {ln.get_label(): ln for ln in ax.get_lines()
+                     if ln.get_label().startswith("face ")}
+            assert sorted(lines) == [f"face {k}" for k in result.face_ids]
+            for k in result.face_ids:
+                rows = data[data["face_id"] == k].sort_values("frame")
+                np.testing.assert_allclose(lines[f"face {k}"].get_xdata(), rows["timestamp_s"])
+                np.testing.assert_allclose(lines[f"face {k}"].get_ydata(), rows[dim])
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def test_annotated_video_has_boxes_drawn_and_the_rest_unchanged(multi_face):
+    path, _, result = multi_face
+    data = pd.read_csv(result.csv_path)
+    source, annotated = cv2.VideoCapture(path), cv2.VideoCapture(result.video_path)
+    frames = 0
+    while True:
+        ok_a, a = source.read()
+        ok_b, b = annotated.read()
+        if not (ok_a and ok_b):
+            break
+        assert ok_a == ok_b
+        a, b = a.astype(int), b.astype(int)
+        h, w = a.shape[:2]
+        diff = np.abs(a - b).max(-1)
+        far = np.ones((h, w), bool)
+        far[-50:] = False  # The time / frame line at the bottom.
+        for r in data[data["frame"] == frames].itertuples():
+            x, y, bw, bh = (int(round(v)) for v in (r.box_x, r.box_y, r.box_w, r.box_h))
+            # The top edge of the box: green (BGR 0, 220, 0) drawn over the photo.
+            edge_a, edge_b = a[y, x + 5:x + bw - 5], b[y, x + 5:x + bw - 5]
+            assert np.abs(edge_b - edge_a).max(-1).mean() > 60, r.face_id
+            green = edge_b.mean(0)
+            assert green[1] > 170 and green[0] < 60 and green[2] < 60, green
+            # Box, id / values label above it (about 230 px wide) and a margin are not "far".
+            far[max(y - 50, 0):y + bh + 30, max(x - 30, 0):x + bw + 260] = False
+        assert far.mean() > 0.25
+        # Far from any drawing, only the mp4v re-encoding differs.
+        assert diff[far].mean() < 5 and np.percentile(diff[far], 99) < 25, frames
+        frames += 1
+    assert frames == 16

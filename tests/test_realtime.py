@@ -6,11 +6,14 @@ the normal end of a live session) and a well-formed CSV of the frames done so fa
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -95,3 +98,106 @@ def test_sigint_midway_exits_0_with_a_well_formed_csv(tmp_path):
     assert list(data["frame"]) == list(range(n))  # --nopace: every frame, none dropped.
     assert (data["timestamp_s"] - data["frame"] / 23.976).abs().max() < 1e-3
     assert not (tmp_path / "WolfgangLanger_Pexels.csv.part").exists()
+
+
+def test_out_that_is_an_existing_file_is_one_line(tmp_path):
+    taken = tmp_path / "live.csv"
+    taken.write_text("x\n")
+    proc = subprocess.run([sys.executable, "-m", "ast_net.realtime",
+                           f"--source={sample_media.path('single_face.mp4')}", f"--out={taken}"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {taken}: --out exists and is not a directory"]
+
+
+def test_sigint_while_the_model_loads_leaves_no_file(tmp_path):
+    out = tmp_path / "live"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ast_net.realtime",
+         f"--source={sample_media.path('single_face.mp4')}", f"--out={out}", "--no-pace"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO)
+    try:
+        first = proc.stderr.readline()
+        assert "loading the model" in first, first
+        proc.send_signal(signal.SIGINT)  # TensorFlow takes seconds to import and load.
+        rest = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "writing" not in rest, rest  # Interrupted before the model was ready.
+    assert code == 130 and rest.strip().splitlines()[-1] == "interrupted", rest
+    assert "Traceback" not in rest
+    assert out.is_dir() and os.listdir(out) == []  # No CSV, no .csv.part.
+
+
+def test_ctrl_c_during_warmup_leaves_no_partial_csv(tmp_path, monkeypatch):
+    from ast_net import inference
+
+    real_warmup = inference.Engine.warmup
+
+    def warmup_then_ctrl_c(self, *args, **kwargs):
+        real_warmup(self, *args, **kwargs)  # The real warm-up runs; Ctrl-C comes at its end.
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(inference.Engine, "warmup", warmup_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        realtime_lib.run_realtime(sample_media.path("single_face.mp4"), str(tmp_path / "live"),
+                                  pace=False)
+    assert os.listdir(tmp_path / "live") == []  # Neither single_face.csv nor its .part.
+
+
+class _RecordingScreen(realtime_lib._Display):
+    """The --display window, minus the window: opencv-python-headless has no GUI, so the frames
+    that would go to cv2.imshow are kept instead."""
+
+    shown: list = []
+
+    def __init__(self, enabled, title):
+        self.enabled, self.title, self.quit = enabled, title, False
+
+    def show(self, bgr):
+        self.shown.append(bgr)
+
+    def close(self):
+        pass
+
+
+def test_display_draws_fps_and_latency(tmp_path, monkeypatch, capsys):
+    drawn = []  # (frame index, overlay text) of every frame drawn for the screen.
+    real_draw = predict_lib.draw
+
+    def draw(rgb, pred, extra=""):
+        drawn.append((pred.index, extra))
+        return real_draw(rgb, pred, extra)
+
+    monkeypatch.setattr(realtime_lib, "_Display", _RecordingScreen)
+    monkeypatch.setattr(_RecordingScreen, "shown", [])
+    monkeypatch.setattr(predict_lib, "draw", draw)
+    video = sample_media.path("single_face.mp4")
+    summary = realtime_lib.run_realtime(video, str(tmp_path), pace=False, display=True,
+                                        log_every_s=0.05, batch_frames=4)
+    log = capsys.readouterr().err
+    shown = _RecordingScreen.shown
+    assert summary["processed"] == 72 and len(shown) == len(drawn) == 72
+    pattern = re.compile(r"^\s*(\d+\.\d) frames/s \| latency\s+(\d+) ms$")
+    figures = [pattern.match(text) for _, text in drawn]
+    assert all(figures), drawn[:3]
+    assert all(float(m[1]) > 0 and 0 < int(m[2]) < 60000 for m in figures)
+    # The on-screen figures are the log's: each status line's fps and latency were drawn.
+    logged = [line.split(" | dropped")[0] for line in log.splitlines() if "| dropped" in line]
+    assert logged and set(logged) <= {text for _, text in drawn}
+    # And they are really in the pixels: the bottom line runs past the time / frame part.
+    cap = cv2.VideoCapture(video)
+    source = [cap.read()[1] for _ in range(72)]
+    cap.release()
+    index, text = drawn[-1]
+    h = shown[-1].shape[0]
+    scale = max(h / 720.0, 0.4)
+    plain = f"t {index / 30.0:7.2f} s  frame {index}"
+    (x0, _), _ = cv2.getTextSize(plain + "  ", cv2.FONT_HERSHEY_SIMPLEX, 0.55 * scale, 1)
+    (x1, _), _ = cv2.getTextSize(plain + "  " + text, cv2.FONT_HERSHEY_SIMPLEX, 0.55 * scale, 1)
+    strip = np.s_[h - 25:h - 5, 8 + x0:8 + x1]
+    white = (shown[-1][strip].min(-1) > 200) & (source[index][strip].min(-1) < 150)
+    assert white.sum() > 100, white.sum()
