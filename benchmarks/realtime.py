@@ -24,6 +24,7 @@ machine. `--drift` measures what holding the box between refinements costs: on e
 eye centres the engine aligned with are compared with a full MTCNN detection of the same frame.
 """
 
+import itertools
 import os
 import statistics
 import time
@@ -115,7 +116,7 @@ def _ours(engine, path, limit, threaded=True):
     def run():
         engine.reset()
         reader = video.iter_frames(path, prefetch=32 if threaded else 0)
-        frames = (f for i, f in enumerate(reader) if not limit or i < limit)
+        frames = itertools.islice(reader, limit) if limit else reader
         n = sum(1 for _ in engine.run(frames, threaded=threaded))
         reader.close()
         return n
@@ -129,7 +130,7 @@ def _drift(path, frames_limit):
     from ast_net.faces import video
     from ast_net.models import backbones
 
-    frames = [f for i, f in enumerate(video.iter_frames(path)) if i < frames_limit]
+    frames = list(itertools.islice(video.iter_frames(path), frames_limit))
     net = backbones.load_backbone("mini_xception")
     engine = inference.Engine(net, inference_heads.ZeroShotHead(0.0),
                               detect_every=_DETECT_EVERY.value)
