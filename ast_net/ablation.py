@@ -30,12 +30,15 @@ def main(argv):
     for row in _ROWS.value or []:
         if row not in ablation.ROWS:
             raise errors.UserError(f"--rows: unknown row {row!r}; expected {list(ablation.ROWS)}")
-    table = ablation_lib.run_ablation(_DATA_DIR.value, _WORKDIR.value, split=_SPLIT.value,
-                                      rows=_ROWS.value, num_steps=_NUM_STEPS.value,
-                                      seed=_SEED.value)
+    workdir = os.path.expanduser(_WORKDIR.value)  # `--workdir=~/abl`: no shell expands it.
+    table = ablation_lib.run_ablation(os.path.expanduser(_DATA_DIR.value), workdir,
+                                      split=_SPLIT.value, rows=_ROWS.value,
+                                      num_steps=_NUM_STEPS.value, seed=_SEED.value)
     md = ablation_lib.to_markdown(table)
-    with open(os.path.join(_WORKDIR.value, "ablation.md"), "w") as f:
+    path = os.path.join(workdir, "ablation.md")
+    with open(path + ".part", "w") as f:
         f.write(md + "\n")
+    os.replace(path + ".part", path)
     print(md)
 
 

@@ -1,46 +1,103 @@
 """Re-runs the paper's Table 1: trains one model per loss-term row and tabulates the CCs.
 
 Each row of `ast_net/configs/ablation.py` is trained in `<workdir>/<row>` (resumable like any
-training run: finished rows are not trained again) and scored on a split. The table has the
-paper's columns, Max / Min / Mean CC, for valence and arousal, and is written as CSV and
-Markdown.
+training run) and scored on a split. The table has the paper's columns, Max / Min / Mean CC,
+for valence and arousal, and is written as CSV and Markdown. A finished row leaves
+`<workdir>/<row>/ablation_row.json` (its table line, the split, the config and the checkpoint
+it was scored with); a re-run with the same settings takes the line from there and neither
+trains nor evaluates that row again. Other settings (more steps, another split) resume or
+re-score it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Iterable, Optional
 
 import keras
 import pandas as pd
+import tensorflow as tf
 
 from ast_net import evaluate_lib, train_lib
+from ast_net import workdir as workdir_lib
 from ast_net.configs import ablation
+
+ROW_RESULT = "ablation_row.json"
+
+
+def row_config(row: str, data_dir: str, *, seed: int = 0, num_steps: Optional[int] = None):
+    """The training config of one row (`ablation.get_config(row)` on `data_dir`)."""
+    config = ablation.get_config(row)
+    config.data.data_dir = os.path.expanduser(data_dir)
+    config.seed = seed
+    if num_steps:
+        config.train.num_steps = int(num_steps)
+        config.train.eval_every = int(num_steps)
+    return config
+
+
+def _config_json(config) -> dict:
+    return json.loads(config.to_json_best_effort())
+
+
+def _latest_checkpoint_name(row_dir: str) -> str:
+    latest = tf.train.latest_checkpoint(workdir_lib.checkpoint_dir(row_dir))
+    return os.path.basename(latest) if latest else ""
+
+
+def finished_line(row_dir: str, config, split: str) -> Optional[dict]:
+    """The saved table line of a row finished with this config and split, else None."""
+    try:
+        with open(os.path.join(row_dir, ROW_RESULT)) as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if (saved.get("split") != split or saved.get("config") != _config_json(config)
+            or not saved.get("checkpoint")
+            or saved["checkpoint"] != _latest_checkpoint_name(row_dir)):
+        return None
+    return saved.get("line")
+
+
+def _save_line(row_dir: str, config, split: str, line: dict) -> None:
+    path = os.path.join(row_dir, ROW_RESULT)
+    with open(path + ".part", "w") as f:
+        json.dump({"split": split, "config": _config_json(config),
+                   "checkpoint": _latest_checkpoint_name(row_dir), "line": line}, f, indent=1)
+    os.replace(path + ".part", path)
 
 
 def run_ablation(data_dir: str, workdir: str, *, split: str = "test",
                  rows: Optional[Iterable[str]] = None, num_steps: Optional[int] = None,
                  seed: int = 0) -> pd.DataFrame:
-    """Trains and evaluates every row; returns the table (one line per row)."""
+    """Trains and evaluates every row (skipping finished ones); returns the table (one line per
+    row) and writes it to `<workdir>/ablation.csv` after each row. Paths may start with `~`."""
     rows = list(rows or ablation.ROWS)
+    workdir = os.path.expanduser(workdir)
     table = []
-    for row in rows:
-        config = ablation.get_config(row)
-        config.data.data_dir = data_dir
-        config.seed = seed
-        if num_steps:
-            config.train.num_steps = int(num_steps)
-            config.train.eval_every = int(num_steps)
+    for k, row in enumerate(rows):
+        config = row_config(row, data_dir, seed=seed, num_steps=num_steps)
+        warmup = int(config.loss.get("warmup_steps", 0))
+        if k == 0 and int(config.train.num_steps) <= warmup:
+            print(f"note: {config.train.num_steps} steps per row <= loss.warmup_steps {warmup}: "
+                  f"rows with La are trained with the label loss only, so they do not differ "
+                  f"in their loss (use --num_steps > {warmup})", flush=True)
         row_dir = os.path.join(workdir, row)
-        keras.backend.clear_session()
-        print(f"== {ablation.ROWS[row]} ({row_dir})", flush=True)
-        train_lib.train_and_evaluate(config, row_dir)
-        _, summary, _ = evaluate_lib.evaluate_workdir(row_dir, split)
-        line = {"row": row, "loss": ablation.ROWS[row]}
-        for dim, r in summary.iterrows():
-            line[f"{dim} Max CC"] = r["Max CC"]
-            line[f"{dim} Min CC"] = r["Min CC"]
-            line[f"{dim} Mean CC"] = r["Mean CC"]
+        line = finished_line(row_dir, config, split)
+        if line is not None:
+            print(f"== {ablation.ROWS[row]} ({row_dir}): finished, skipped", flush=True)
+        else:
+            keras.backend.clear_session()
+            print(f"== {ablation.ROWS[row]} ({row_dir})", flush=True)
+            train_lib.train_and_evaluate(config, row_dir)
+            _, summary, _ = evaluate_lib.evaluate_workdir(row_dir, split)
+            line = {"row": row, "loss": ablation.ROWS[row]}
+            for dim, r in summary.iterrows():
+                line[f"{dim} Max CC"] = float(r["Max CC"])
+                line[f"{dim} Min CC"] = float(r["Min CC"])
+                line[f"{dim} Mean CC"] = float(r["Mean CC"])
+            _save_line(row_dir, config, split, line)
         table.append(line)
         frame = pd.DataFrame(table)
         csv_path = os.path.join(workdir, "ablation.csv")

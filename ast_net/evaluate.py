@@ -25,7 +25,7 @@ flags.mark_flags_as_required(["workdir"])
 def main(argv):
     if len(argv) > 1:
         raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    _, summary, csv_path = evaluate_lib.evaluate_workdir(
+    _, summary, csv_path = evaluate_lib.evaluate_workdir(  # Expands `~` in the paths.
         _WORKDIR.value, _SPLIT.value, data_dir=_DATA_DIR.value, out_dir=_OUT_DIR.value)
     print(evaluate_lib.format_table(summary, title=f"AST-Net on split '{_SPLIT.value}'"))
     print(f"per-video scores: {csv_path}", flush=True)

@@ -137,12 +137,16 @@ def evaluate_workdir(workdir: str, split: str, data_dir: Optional[str] = None,
 
     Writes `<out_dir>/<split>_per_video.csv` (video, dimension, CC, CCC, RMSE, frames),
     `<out_dir>/<split>_summary.csv`, per-frame prediction CSVs and a plot of the first video.
+    Paths may start with `~`. A record that does not match the schema is one UserError naming
+    its file, record and key.
 
     Returns:
       (per-video rows, summary table, path of the per-video CSV).
     """
+    workdir = os.path.expanduser(workdir)
     temporal, config, info, step = workdir_lib.load_temporal(workdir)
-    data_dir = data_dir or config.data.data_dir
+    data_dir = os.path.expanduser(data_dir or config.data.data_dir)
+    out_dir = os.path.expanduser(out_dir) if out_dir else None
     files = records.list_files(data_dir, split)
     feature_dim = records.validate_files(files)
     workdir_lib.check_compatible(workdir, config, feature_dim)

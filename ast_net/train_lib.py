@@ -78,15 +78,22 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
         None trains to config.train.num_steps.
     """
     keras.utils.set_random_seed(int(config.seed))
+    # `~` in paths (a shell leaves `--flag=~/x` alone); config.json then holds the real path.
+    if config.data.data_dir:
+        config.data.data_dir = os.path.expanduser(config.data.data_dir)
+    workdir = os.path.expanduser(workdir)
     train_files = records.list_files(config.data.data_dir, config.data.train_split)
     feature_dim = records.validate_files(train_files)
-    clips.check_clips_fit(train_files, config.data)
+    # Parses every training record once: a bad one is an error naming it before training.
+    clips.check_clips_fit(train_files, config.data, feature_dim)
     dev_files = None
     if config.data.eval_split:
         try:
             dev_files = records.list_files(config.data.data_dir, config.data.eval_split)
             records.validate_files(dev_files)
+            clips.record_lengths(dev_files, feature_dim)
         except errors.UserError as e:
+            dev_files = None
             logging.warning("no dev evaluation during training: %s", e)
     workdir_lib.check_compatible(workdir, config, feature_dim)
     workdir_lib.save_run_info(workdir, config, feature_dim, _backbone_of(train_files))
@@ -125,36 +132,34 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
     bar = tqdm(total=num_steps, initial=int(step_var), desc="train", unit="step",
                dynamic_ncols=True, disable=None)
     try:
-        while int(step_var) < target:
-            step = int(step_var)
-            boundary = min(target, (step // per_loop + 1) * per_loop,
-                           (step // ckpt_every + 1) * ckpt_every)
-            if step < warmup:
-                boundary = min(boundary, warmup)
-            model.aux_scale.assign(0.0 if step < warmup else 1.0)
-            n = boundary - step
-            data = clips.clip_dataset(train_files, feature_dim, config.data, batch_size=batch,
-                                      seed=(int(config.seed) * 1_000_003 + step) % (2**31))
-            t0 = time.perf_counter()
-            history = model.fit(data, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False)
-            elapsed = time.perf_counter() - t0
-            logging.info("steps %d-%d: %.2f s", step, step + n, elapsed)
-            step_var.assign_add(n)
-            step = int(step_var)
-            last_losses = {k: float(v[-1]) for k, v in history.history.items()}
-            _write_scalars(tb_train, step, {**{f"loss/{k}": v for k, v in last_losses.items()},
-                                            "steps_per_second": n / elapsed})
-            bar.update(n)
-            bar.set_postfix(loss=f"{last_losses.get('total', float('nan')):.4f}")
-            if step % ckpt_every == 0 or step >= target:
-                manager.save(checkpoint_number=step)
-            if dev_files and (step % eval_every == 0 or step >= num_steps):
-                dev_scores = evaluate_dev(net, dev_files, feature_dim, config, tb_dev, step)
-                bar.write(f"step {step}: " + ", ".join(
-                    f"{k} {v:.3f}" for k, v in dev_scores.items()))
-    except tf.errors.InvalidArgumentError as e:
-        raise errors.UserError(f"a record in {config.data.data_dir} does not match the schema "
-                               f"({e.message.splitlines()[0][:200]})")
+        with records.schema_errors(train_files, feature_dim):
+            while int(step_var) < target:
+                step = int(step_var)
+                boundary = min(target, (step // per_loop + 1) * per_loop,
+                               (step // ckpt_every + 1) * ckpt_every)
+                if step < warmup:
+                    boundary = min(boundary, warmup)
+                model.aux_scale.assign(0.0 if step < warmup else 1.0)
+                n = boundary - step
+                data = clips.clip_dataset(train_files, feature_dim, config.data, batch_size=batch,
+                                          seed=(int(config.seed) * 1_000_003 + step) % (2**31))
+                t0 = time.perf_counter()
+                history = model.fit(data, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False)
+                elapsed = time.perf_counter() - t0
+                logging.info("steps %d-%d: %.2f s", step, step + n, elapsed)
+                step_var.assign_add(n)
+                step = int(step_var)
+                last_losses = {k: float(v[-1]) for k, v in history.history.items()}
+                _write_scalars(tb_train, step, {**{f"loss/{k}": v for k, v in last_losses.items()},
+                                                "steps_per_second": n / elapsed})
+                bar.update(n)
+                bar.set_postfix(loss=f"{last_losses.get('total', float('nan')):.4f}")
+                if step % ckpt_every == 0 or step >= target:
+                    manager.save(checkpoint_number=step)
+                if dev_files and (step % eval_every == 0 or step >= num_steps):
+                    dev_scores = evaluate_dev(net, dev_files, feature_dim, config, tb_dev, step)
+                    bar.write(f"step {step}: " + ", ".join(
+                        f"{k} {v:.3f}" for k, v in dev_scores.items()))
     finally:
         bar.close()
     return {"step": int(step_var), "losses": last_losses, "dev": dev_scores}

@@ -7,6 +7,8 @@ Output shards keep the input names; labels, masks, timestamps and context are co
 the same command skips the shards already written. `ast-net-train` then reads `--out_dir`.
 """
 
+import os
+
 from absl import flags
 
 from ast_net import errors
@@ -38,8 +40,10 @@ flags.mark_flags_as_required(["in_dir", "out_dir"])
 def main(argv):
     if len(argv) > 1:
         raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    expand = os.path.expanduser  # `--in_dir=~/faces`: the shell leaves `~` after `=` alone.
     summary = extract_features_lib.extract_features(
-        _IN_DIR.value, _OUT_DIR.value, backbone=_BACKBONE.value, weights=_WEIGHTS.value,
+        expand(_IN_DIR.value), expand(_OUT_DIR.value), backbone=_BACKBONE.value,
+        weights=expand(_WEIGHTS.value) if _WEIGHTS.value else None,
         batch_size=_BATCH_SIZE.value, jit_compile=_JIT_COMPILE.value)
     print(summary, flush=True)
 

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import pathlib
 import shutil
 import threading
@@ -147,6 +148,8 @@ def _num_shards(config: Config, count: int) -> int:
 def prepare_videos(config: Config) -> Summary:
     """Runs the job; returns a Summary (also written as manifest.json).
 
+    Paths in `config` may start with `~`.
+
     Raises:
       UserError: bad root / data set / splits, no items, bad options.
     """
@@ -155,6 +158,8 @@ def prepare_videos(config: Config) -> Summary:
                                f"{config.options.resample!r}")
     if config.options.chunk_frames < 1 or config.options.face_size < 16:
         raise errors.UserError("--chunk_frames must be >= 1 and --face_size >= 16")
+    config = dataclasses.replace(config, root=os.path.expanduser(str(config.root)),
+                                 out_dir=os.path.expanduser(str(config.out_dir)))
     items = layouts.find_items(config.dataset, config.root, config.splits or None)
     out_dir = pathlib.Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

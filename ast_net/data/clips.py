@@ -9,7 +9,7 @@ the same seed gives the same batches. Clips whose frames are all masked are drop
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import tensorflow as tf
 
@@ -22,19 +22,41 @@ def pair_span(clip_length: int, frame_step: int, twin_shift: int) -> int:
     return (clip_length - 1) * frame_step + 1 + twin_shift
 
 
-def record_lengths(files: List[str]) -> List[int]:
-    """Number of frames of every record (chunk) in `files`."""
-    spec = {schema.NUM_FRAMES: schema.CONTEXT_SPEC[schema.NUM_FRAMES]}
-    ds = tf.data.TFRecordDataset(files).map(
-        lambda r: tf.io.parse_single_sequence_example(r, context_features=spec)[0][
-            schema.NUM_FRAMES])
-    return [int(n) for n in ds.as_numpy_iterator()]
+def record_lengths(files: List[str], feature_dim: Optional[int] = None) -> List[int]:
+    """Number of frames of every record (chunk) in `files`.
+
+    With `feature_dim`, every record is parsed in full (as training will), so a bad record
+    anywhere in the files is reported before training starts. A record that does not parse is
+    one UserError naming the file, record and key (`records.schema_errors`).
+    """
+    if feature_dim is None:
+        spec = {schema.NUM_FRAMES: schema.CONTEXT_SPEC[schema.NUM_FRAMES]}
+        ds = tf.data.TFRecordDataset(files).map(
+            lambda r: tf.io.parse_single_sequence_example(r, context_features=spec)[0][
+                schema.NUM_FRAMES])
+    else:
+        ds = tf.data.TFRecordDataset(files).map(
+            lambda r: _checked_length(records.parse_feature_record(r, feature_dim)),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    with records.schema_errors(files, feature_dim):
+        return [int(n) for n in ds.as_numpy_iterator()]
 
 
-def check_clips_fit(files: List[str], data_config) -> None:
-    """UserError when N × Δt is longer than every video, so no clip can be cut."""
+def _checked_length(video) -> tf.Tensor:
+    """Frames of a parsed record; an InvalidArgumentError when its per-frame lists differ."""
+    n = tf.shape(video["features"])[0]
+    checks = [tf.debugging.assert_equal(tf.shape(video[k])[0], n,
+                                        message=f"per-frame lists differ in length ({k})")
+              for k in ("labels", "mask", "timestamp")]
+    with tf.control_dependencies(checks):
+        return tf.identity(n)
+
+
+def check_clips_fit(files: List[str], data_config, feature_dim: Optional[int] = None) -> None:
+    """UserError when N × Δt is longer than every video, so no clip can be cut, or when a record
+    does not parse (every record is checked when `feature_dim` is given)."""
     span = pair_span(data_config.clip_length, data_config.frame_step, data_config.twin_shift)
-    lengths = record_lengths(files)
+    lengths = record_lengths(files, feature_dim)
     if not lengths or max(lengths) < span:
         raise errors.UserError(
             f"clip_length × frame_step = {data_config.clip_length} × {data_config.frame_step} "

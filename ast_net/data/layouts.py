@@ -121,7 +121,7 @@ def find_items(dataset: str, root, splits: Optional[Iterable[str]] = None) -> Li
 
     Args:
       dataset: one of DATASETS.
-      root: the data set folder.
+      root: the data set folder (a leading `~` is expanded).
       splits: keep only these record splits (train/dev/test/all; `devel` etc. accepted).
     Raises:
       UserError: unknown data set, missing root, ambiguous names, or no items at all.
@@ -129,7 +129,7 @@ def find_items(dataset: str, root, splits: Optional[Iterable[str]] = None) -> Li
     if dataset not in DATASETS:
         raise errors.UserError(f"--dataset: expected one of {', '.join(DATASETS)}, got "
                                f"{dataset!r}")
-    root = pathlib.Path(root)
+    root = pathlib.Path(root).expanduser()
     if not root.is_dir():
         raise errors.UserError(f"{root}: expected the {dataset} data set folder, it does not "
                                f"exist or is not a folder")

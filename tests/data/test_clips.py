@@ -97,3 +97,73 @@ def test_record_missing_key(tmp_path):
         w.write(ex.SerializeToString())
     with pytest.raises(errors.UserError, match="frame/arousal"):
         records.validate_files([str(path)])
+
+
+def _two_videos_second_broken(path, key, num_frames=(40, 30), dim=2):
+    """Writes records 'a' (fine) and 'b' (without `key`) to one TFRecord file."""
+    import tensorflow as tf
+
+    from ast_net.data import schema
+
+    examples = []
+    for vid, n in zip(("a", "b"), num_frames):
+        v = _index_video(vid, n)
+        examples.append(schema.make_sequence_example(
+            video_id=vid, fps=25, timestamps=np.arange(n) / 25, face_present=np.ones(n, int),
+            valence=v["labels"][:, 0], arousal=v["labels"][:, 1], label_mask=np.ones(n, int),
+            features=v["features"][:, :dim]))
+    if key in examples[1].context.feature:
+        del examples[1].context.feature[key]
+    else:
+        del examples[1].feature_lists.feature_list[key]
+    with tf.io.TFRecordWriter(str(path)) as w:
+        for ex in examples:
+            w.write(ex.SerializeToString())
+    return str(path)
+
+
+@pytest.mark.parametrize("key", ["video/num_frames", "frame/label_mask", "frame/features"])
+def test_later_record_missing_a_key_is_named(tmp_path, key):
+    path = _two_videos_second_broken(tmp_path / "train-00000-of-00001.tfrecord", key)
+    assert records.validate_files([path]) == 2  # Only the first record is read up front.
+    where = f"{path}: record 2 (video 'b'): missing the "
+    with pytest.raises(errors.UserError) as e:
+        clips.check_clips_fit([path], _data_config(), feature_dim=2)
+    assert str(e.value).startswith(where) and f"'{key}'" in str(e.value)
+    with pytest.raises(errors.UserError) as e:
+        list(records.iter_videos([path], 2))
+    assert str(e.value).startswith(where) and f"'{key}'" in str(e.value)
+    if key == "video/num_frames":  # The length-only clip check needs just this key.
+        with pytest.raises(errors.UserError, match="record 2 .*'video/num_frames'"):
+            clips.check_clips_fit([path], _data_config())
+    # The training input pipeline itself, as train_lib runs it (the fallback after the checks).
+    ds = clips.clip_dataset([path], 2, _data_config(), batch_size=1, seed=0, repeat=False,
+                            shuffle=False)
+    with pytest.raises(errors.UserError, match=f"^{path}: record 2 .*'{key}'"):
+        with records.schema_errors([path], 2):
+            list(ds.as_numpy_iterator())
+
+
+def test_later_record_with_other_problems(tmp_path, feature_videos):
+    import tensorflow as tf
+
+    # A different feature dimension in record 2 of a second file.
+    good = feature_videos(tmp_path / "train-00000-of-00002.tfrecord", [_index_video("a", 30)])
+    v3 = dict(_index_video("c", 30), features=np.zeros((30, 3), np.float32))
+    mixed = feature_videos(tmp_path / "train-00001-of-00002.tfrecord",
+                           [_index_video("b", 30), v3])
+    with pytest.raises(errors.UserError) as e:
+        clips.check_clips_fit([good, mixed], _data_config(), feature_dim=2)
+    assert str(e.value) == (f"{mixed}: record 2 (video 'c'): 'video/feature_dim' is 3, "
+                            f"expected 2 (the feature dimension of the other records)")
+    # A file cut in the middle of its 2nd record.
+    two = feature_videos(tmp_path / "two.tfrecord", [_index_video("a", 30),
+                                                     _index_video("b", 30)])
+    data = open(two, "rb").read()
+    first_len = len(next(iter(tf.data.TFRecordDataset(two))).numpy()) + 16  # + TFRecord framing
+    cut = tmp_path / "train-cut.tfrecord"
+    cut.write_bytes(data[:first_len + 40])
+    with pytest.raises(errors.UserError, match=f"^{cut}: unreadable TFRecord data after record 1 "
+                                               f"\\(video 'a'\\)"):
+        list(records.iter_videos([str(cut)], 2))
+    assert records.find_bad_record([good, two], 2) == ""

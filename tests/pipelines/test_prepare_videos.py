@@ -7,6 +7,7 @@ numpy.interp; expected counts are worked out in the comments.
 """
 
 import json
+import os
 import pathlib
 import signal
 import subprocess
@@ -270,3 +271,101 @@ def test_affwild2_left_right_items_pick_their_face(tmp_path):
         crops = np.stack([tf.io.decode_jpeg(j).numpy() for j in seq[schema.FACE_JPEG]])
         colour = np.abs(crops[..., 0].astype(float) - crops[..., 2]).mean()
         assert (colour < 3) if gray else (colour > 10)  # left item: the gray face
+
+
+# A real face video with face-less frames known in advance: frames 0-14 and 25-34 are the first
+# 25 frames of the sample WolfgangLanger_Pexels.mp4 (a face on every frame), 15-24 are black.
+GAP_FACE = np.r_[np.ones(15, np.int64), np.zeros(10, np.int64), np.ones(10, np.int64)]
+
+
+def gap_labels(i):
+    return np.round(0.02 * i - 0.3, 4), np.round(0.5 - 0.01 * i, 4)
+
+
+@pytest.fixture(scope="module")
+def gap_root(tmp_path_factory):
+    """csv layout: train/wolfgang_gap.avi + .csv (labels on all 35 frames), dev/astronaut.avi."""
+    from ast_net import sample_media
+
+    cap = cv2.VideoCapture(sample_media.path("WolfgangLanger_Pexels.mp4"))
+    real = []
+    while len(real) < 25:
+        ok, frame = cap.read()
+        assert ok
+        real.append(frame)
+    cap.release()
+    h, w = real[0].shape[:2]
+    frames = real[:15] + [np.zeros_like(real[0])] * 10 + real[15:]
+    root = tmp_path_factory.mktemp("gap") / "root"
+    (root / "train").mkdir(parents=True)
+    vw = cv2.VideoWriter(str(root / "train/wolfgang_gap.avi"), cv2.VideoWriter_fourcc(*"MJPG"),
+                         FPS, (w, h))
+    for frame in frames:  # BGR, as decoded
+        vw.write(frame)
+    vw.release()
+    val, aro = gap_labels(np.arange(35))
+    (root / "train/wolfgang_gap.csv").write_text(
+        "frame,valence,arousal\n" + "".join(f"{i},{v},{a}\n" for i, (v, a) in
+                                            enumerate(zip(val, aro))))
+    write_video(root / "dev/astronaut.avi", face_frames(12))  # unlabelled
+    return root
+
+
+@pytest.fixture(scope="module")
+def gap_run(gap_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("gap_out1")
+    summary = prepare_videos_lib.prepare_videos(prepare_videos_lib.Config(
+        dataset="csv", root=str(gap_root), out_dir=str(out),
+        options=video_records.Options(face_size=SIZE), progress=False))
+    return out, summary
+
+
+def test_black_frames_of_a_real_face_video_get_no_face_and_no_label(gap_run):
+    out, summary = gap_run
+    assert (summary.ok, summary.failed, summary.no_face) == (2, 0, 0)
+    entries = {e["video_id"]: e for e in json.loads((out / "manifest.json").read_text())[
+        "videos"]}
+    e = entries["csv/train/wolfgang_gap"]
+    assert (e["status"], e["frames"], e["frames_with_face"]) == ("ok", 35, 25)
+    assert (e["labelled_frames"], e["usable_frames"], e["length_mismatch"]) == (35, 25, 0)
+    recs = [parse(r) for r in read_records(out)["train-00000-of-00001.tfrecord"]]
+    assert len(recs) == 1
+    ctx, seq = recs[0]
+    assert ctx[schema.VIDEO_ID] == b"csv/train/wolfgang_gap" and ctx[schema.NUM_FRAMES] == 35
+    np.testing.assert_allclose(seq[schema.TIMESTAMP], np.arange(35) / FPS, atol=1e-3)
+    # The tracker loses the face on the first black frame (O-Net sees none in the old box,
+    # full detection finds none) and re-detects it on the first face frame: exact, no slack.
+    np.testing.assert_array_equal(seq[schema.FACE_PRESENT], GAP_FACE)
+    np.testing.assert_array_equal(seq[schema.LABEL_MASK], GAP_FACE)
+    val, aro = gap_labels(np.arange(35))  # frame-indexed CSV: line i is frame i
+    np.testing.assert_allclose(seq[schema.VALENCE], np.where(GAP_FACE == 1, val, 0), atol=1e-6)
+    np.testing.assert_allclose(seq[schema.AROUSAL], np.where(GAP_FACE == 1, aro, 0), atol=1e-6)
+    crops = np.stack([tf.io.decode_jpeg(j).numpy() for j in seq[schema.FACE_JPEG]])
+    assert crops.shape == (35, SIZE, SIZE, 3)
+    assert crops[GAP_FACE == 0].max() <= 2  # the black JPEG
+    assert crops[GAP_FACE == 1].mean(axis=(1, 2, 3)).min() > 40  # real face crops
+
+
+def test_two_beam_workers_and_tilde_paths_give_identical_shards(gap_root, gap_run):
+    """--direct_num_workers=2 (two worker processes) writes the same bytes as one worker; the
+    paths are given as `--root=~/...` (a shell does not expand `~` after `--flag=`)."""
+    out1, _ = gap_run
+    home = gap_root.parent
+    env = dict(os.environ, HOME=str(home))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.prepare_videos", "--progress=false", "--dataset=csv",
+         "--root=~/root", "--out_dir=~/out_two_workers", f"--face_size={SIZE}",
+         "--direct_num_workers=2"], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # Two SDK worker processes ran (each logs this once; Beam 2.77, pinned in setup.py).
+    assert proc.stderr.count("Python sdk harness starting") == 2
+    out2 = home / "out_two_workers"
+    assert f"2 videos: 2 ok, 0 with no face, 0 failed; records dev: 1, train: 1; " \
+           f"manifest {out2 / 'manifest.json'}" in proc.stdout
+    assert json.loads((out2 / "manifest.json").read_text())["root"] == str(gap_root)
+    shards = read_records(out2)
+    assert sorted(shards) == ["dev-00000-of-00001.tfrecord", "train-00000-of-00001.tfrecord"]
+    assert shards == read_records(out1)
+    for name in shards:
+        assert (out2 / name).read_bytes() == (out1 / name).read_bytes()
