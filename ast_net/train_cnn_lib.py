@@ -70,13 +70,23 @@ def augment(image, seed, aug: ml_collections.ConfigDict):
     return tf.cast(tf.round(tf.clip_by_value(x, 0.0, 255.0)), tf.uint8)
 
 
+def load_splits(config: ml_collections.ConfigDict):
+    """(train, eval) FER2013 splits as (uint8 image, label) tf.data, prepared once by TFDS.
+
+    Raises:
+      errors.UserError: FER2013 not prepared in data_dir and no fer2013.csv in manual_dir, or
+        a split the csv has no rows of.
+    """
+    data = config.data
+    kwargs = dict(data_dir=data.data_dir or None, manual_dir=data.manual_dir or None)
+    return (fer2013.load(data.train_split, **kwargs), fer2013.load(data.eval_split, **kwargs))
+
+
 def make_datasets(config: ml_collections.ConfigDict, backbone: backbones.Backbone,
                   seed: int):
     """(train, eval) tf.data: (preprocessed float images, int labels) batches."""
     data = config.data
-    kwargs = dict(data_dir=data.data_dir or None, manual_dir=data.manual_dir or None)
-    train = fer2013.load(data.train_split, **kwargs)
-    evaluation = fer2013.load(data.eval_split, **kwargs)
+    train, evaluation = load_splits(config)
     if data.max_train_examples:
         train = train.take(data.max_train_examples)
     if data.max_eval_examples:
@@ -202,6 +212,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         raise errors.UserError(
             f"config.train.num_steps={train_cfg.num_steps} must be a multiple of "
             f"config.train.steps_per_loop={train_cfg.steps_per_loop}")
+    load_splits(config)  # A missing fer2013.csv fails now, not after building the network.
     os.makedirs(workdir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     backbone = build_backbone(config)

@@ -216,10 +216,14 @@ def test_killed_export_leaves_no_version_and_reexport_adds_one(workdir, exported
 
 
 def test_bad_input_is_one_line_and_exit_2(workdir, tmp_path):
+    # Without the TF_CPP_MIN_LOG_LEVEL of conftest: the package's own default (ast_net/__init__)
+    # must keep TensorFlow's C++ start-up lines (oneDNN, CUDA stub, cuInit) off stderr.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     runs = {
-        "not a workdir": _binary("--workdir", str(tmp_path), "--export_dir", str(tmp_path / "e")),
+        "not a workdir": _binary("--workdir", str(tmp_path), "--export_dir", str(tmp_path / "e"),
+                                 env=env),
         "no weights": _binary("--workdir", workdir, "--export_dir", str(tmp_path / "e"),
-                              "--backbone_weights", str(tmp_path / "missing.hdf5")),
+                              "--backbone_weights", str(tmp_path / "missing.hdf5"), env=env),
     }
     expected = {"not a workdir": "not an ast-net-train work directory",
                 "no weights": "missing.hdf5: no such mini-Xception model file"}
@@ -228,6 +232,7 @@ def test_bad_input_is_one_line_and_exit_2(workdir, tmp_path):
         assert proc.returncode == 2, (name, err[-2000:])
         lines = [line for line in err.splitlines() if line.startswith("error:")]
         assert len(lines) == 1 and expected[name] in lines[0], (name, err[-2000:])
+        assert [line for line in err.splitlines() if line.strip()] == lines, (name, err[-2000:])
         assert "Traceback" not in err
     assert not (tmp_path / "e").exists() or not os.listdir(tmp_path / "e")
 
@@ -249,3 +254,20 @@ def test_backbone_choice():
     assert export_lib.resolve_backbone(synthetic) is None
     assert export_lib.resolve_backbone(info, "none") is None
     assert export_lib.resolve_backbone(synthetic, "mini_xception").feature_dim == 128
+
+
+def test_tensorflow_start_up_log_filter_keeps_everything_else():
+    import ast_net
+
+    text = (b"WARNING: All log messages before absl::InitializeLog() is called are written to "
+            b"STDERR\n"
+            b"I0000 00:00:1796353887.765981   13929 port.cc:153] oneDNN custom operations\n"
+            b"W0000 00:00:1796353887.766231   13929 some.cc:31] a C++ warning\n"
+            b"E0000 00:00:1796353890.190864   13929 cuda_platform.cc:52] failed call to cuInit\n"
+            b"F0000 00:00:1796353890.190864   13929 x.cc:1] fatal\n"
+            b"/a/module.py:3: UserWarning: a Python warning\n")
+    assert ast_net._filter_tf_log(text, 3).splitlines() == [
+        b"F0000 00:00:1796353890.190864   13929 x.cc:1] fatal",
+        b"/a/module.py:3: UserWarning: a Python warning"]
+    assert len(ast_net._filter_tf_log(text, 2).splitlines()) == 3  # + the cuInit E line.
+    assert ast_net._filter_tf_log(text, 0) == text

@@ -1,10 +1,16 @@
 """ast-net-train-cnn on a synthetic fer2013.csv: the real training path (TFDS, augmentation,
-checkpoints, resume, export) lowers the loss, resumes, and writes weights load_backbone reads."""
+checkpoints, resume, export) lowers the loss, resumes, and writes weights load_backbone reads;
+the mixed precision and XLA switches train, checkpoint and resume too; the binary's bad input
+is one error line."""
 
 import json
+import math
 import os
+import subprocess
+import sys
 
 import h5py
+import keras
 import ml_collections
 import numpy as np
 import pytest
@@ -96,3 +102,96 @@ def test_bad_settings_are_one_clear_line(fer_dirs, tmp_path):
     config.model.init_weights = str(tmp_path / "missing.h5")
     with pytest.raises(errors.UserError, match="missing.h5: no such VGG16 weights file"):
         train_cnn_lib.train_and_evaluate(config, str(tmp_path))
+
+
+def _spy_on_fit(monkeypatch):
+    """The models `keras.Model.fit` is called on (the real fit runs)."""
+    models = []
+    fit = keras.Model.fit
+
+    def spy(self, *args, **kwargs):
+        models.append(self)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    return models
+
+
+def _check_two_runs(config, workdir, models):
+    """Trains 1 step, then resumes to 2; checks losses are finite and the checkpoint is there.
+    Returns the models the two runs trained."""
+    first = train_cnn_lib.train_and_evaluate(config, workdir, verbose=0)
+    assert first["resumed_after_loop"] == 0 and len(models) == 1
+    config.train.num_steps = 2
+    second = train_cnn_lib.train_and_evaluate(config, workdir, verbose=0)
+    assert second["resumed_after_loop"] == 1 and len(models) == 2
+    for metrics in (first, second):
+        values = [*metrics["history"]["loss"], *metrics["history"]["val_loss"],
+                  metrics["public_test_loss"]]
+        assert len(values) == 3 and all(math.isfinite(v) for v in values), metrics
+    ckpt = os.path.join(workdir, "checkpoints")
+    with open(os.path.join(ckpt, "state.json")) as f:
+        assert json.load(f) == {"loops_done": 2}
+    assert os.path.getsize(os.path.join(ckpt, train_cnn_lib.CHECKPOINT)) > 0
+    return models
+
+
+def test_vgg16_mixed_precision_fit_is_finite_checkpoints_and_resumes(fer_dirs, tmp_path,
+                                                                     monkeypatch):
+    models = _spy_on_fit(monkeypatch)
+    workdir = str(tmp_path / "mixed")
+    # float16 convolutions are slow on a CPU: 2 faces a step, 4 to evaluate (about 10 s).
+    config = _config(fer_dirs, num_steps=1, steps_per_loop=1, batch_size=2,
+                     mixed_precision=True)
+    config.data.max_eval_examples = 4
+    first, second = _check_two_runs(config, workdir, models)
+    for model in (first, second):
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        conv = model.get_layer("conv1_1")
+        assert conv.dtype_policy.name == "mixed_float16" and conv.kernel.dtype == "float32"
+        assert model.get_layer("fc8").compute_dtype == "float16"
+        assert model.output.dtype == "float32"  # The softmax stays float32.
+    # The resumed run restored the optimizer: its inner step count continued from 1 to 2
+    # (no step skipped for an overflow at this seed), with a power-of-two loss scale.
+    assert int(second.optimizer.inner_optimizer.iterations) == 2
+    scale = float(second.optimizer.dynamic_scale)
+    assert scale >= 1 and math.log2(scale).is_integer(), scale
+    net = backbones.load_backbone("vgg16", os.path.join(workdir, "vgg16_fer2013.h5"))
+    assert net.probs_model.get_layer("conv1_1").get_weights()[0].dtype == np.float32
+    np.testing.assert_allclose(net.probs_model.get_layer("conv1_1").get_weights()[0],
+                               second.get_layer("conv1_1").get_weights()[0])
+
+
+def test_mini_xception_xla_fit_is_finite_checkpoints_and_resumes(fer_dirs, tmp_path,
+                                                                 monkeypatch):
+    models = _spy_on_fit(monkeypatch)
+    workdir = str(tmp_path / "xla")
+    config = _config(fer_dirs, num_steps=1, steps_per_loop=1, batch_size=4, jit_compile=True)
+    config.backbone = "mini_xception"
+    config.data.max_eval_examples = 8
+    first, second = _check_two_runs(config, workdir, models)
+    assert first.jit_compile is True and second.jit_compile is True  # Keras kept XLA on.
+    assert int(second.optimizer.iterations) == 2  # Resumed: optimizer state restored.
+    net = backbones.load_backbone("mini_xception",
+                                  os.path.join(workdir, "mini_xception_fer2013.keras"))
+    assert net.feature_dim == 128
+
+
+def test_binary_bad_input_is_one_error_line_and_exit_2(tmp_path):
+    binary = os.path.join(os.path.dirname(sys.executable), "ast-net-train-cnn")
+    config = os.path.join(os.path.dirname(cnn_debug.__file__), "cnn_debug.py")
+    common = [binary, f"--config={config}", f"--workdir={tmp_path / 'run'}",
+              f"--data_dir={tmp_path / 'tfds'}"]
+    runs = {
+        "no fer2013.csv": (common + [f"--manual_dir={tmp_path / 'nothing'}"],
+                           f"error: {tmp_path / 'nothing' / 'fer2013.csv'}: not found"),
+        "steps": (common + ["--config.train.num_steps=15"],
+                  "error: config.train.num_steps=15 must be a multiple of"),
+    }
+    for name, (argv, expected) in runs.items():
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2, (name, proc.stderr[-2000:])
+        lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1 and lines[0].startswith(expected), (name, proc.stderr[-2000:])
+        assert "Traceback" not in proc.stderr, name
+    assert not (tmp_path / "run").exists()  # Nothing is written before the input is checked.
