@@ -6,8 +6,6 @@
 Writes <workdir>/ablation.csv and <workdir>/ablation.md; a re-run skips rows already trained.
 """
 
-import os
-
 from absl import flags
 
 from ast_net import ablation_lib, errors
@@ -30,16 +28,11 @@ def main(argv):
     for row in _ROWS.value or []:
         if row not in ablation.ROWS:
             raise errors.UserError(f"--rows: unknown row {row!r}; expected {list(ablation.ROWS)}")
-    workdir = os.path.expanduser(_WORKDIR.value)  # `--workdir=~/abl`: no shell expands it.
-    table = ablation_lib.run_ablation(os.path.expanduser(_DATA_DIR.value), workdir,
-                                      split=_SPLIT.value, rows=_ROWS.value,
-                                      num_steps=_NUM_STEPS.value, seed=_SEED.value)
-    md = ablation_lib.to_markdown(table)
-    path = os.path.join(workdir, "ablation.md")
-    with open(path + ".part", "w") as f:
-        f.write(md + "\n")
-    os.replace(path + ".part", path)
-    print(md)
+    # The library expands `~` in both paths (`--workdir=~/abl`: no shell expands it).
+    table = ablation_lib.run_ablation(_DATA_DIR.value, _WORKDIR.value, split=_SPLIT.value,
+                                      rows=_ROWS.value, num_steps=_NUM_STEPS.value,
+                                      seed=_SEED.value)
+    print(ablation_lib.to_markdown(table))
 
 
 def run():

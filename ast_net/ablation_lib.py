@@ -24,6 +24,9 @@ from ast_net import workdir as workdir_lib
 from ast_net.configs import ablation
 
 ROW_RESULT = "ablation_row.json"
+# Column order of ablation.csv (a saved line is a JSON object: its key order is not kept).
+COLUMNS = ["row", "loss"] + [f"{dim} {stat} CC" for dim in ("valence", "arousal")
+                             for stat in ("Max", "Min", "Mean")]
 
 
 def row_config(row: str, data_dir: str, *, seed: int = 0, num_steps: Optional[int] = None):
@@ -61,18 +64,17 @@ def finished_line(row_dir: str, config, split: str) -> Optional[dict]:
 
 
 def _save_line(row_dir: str, config, split: str, line: dict) -> None:
-    path = os.path.join(row_dir, ROW_RESULT)
-    with open(path + ".part", "w") as f:
-        json.dump({"split": split, "config": _config_json(config),
-                   "checkpoint": _latest_checkpoint_name(row_dir), "line": line}, f, indent=1)
-    os.replace(path + ".part", path)
+    workdir_lib.write_json(os.path.join(row_dir, ROW_RESULT), {
+        "split": split, "config": _config_json(config),
+        "checkpoint": _latest_checkpoint_name(row_dir), "line": line})
 
 
 def run_ablation(data_dir: str, workdir: str, *, split: str = "test",
                  rows: Optional[Iterable[str]] = None, num_steps: Optional[int] = None,
                  seed: int = 0) -> pd.DataFrame:
     """Trains and evaluates every row (skipping finished ones); returns the table (one line per
-    row) and writes it to `<workdir>/ablation.csv` after each row. Paths may start with `~`."""
+    row) and writes it to `<workdir>/ablation.csv` and `ablation.md` after each row. Paths may
+    start with `~`."""
     rows = list(rows or ablation.ROWS)
     workdir = os.path.expanduser(workdir)
     table = []
@@ -99,11 +101,15 @@ def run_ablation(data_dir: str, workdir: str, *, split: str = "test",
                 line[f"{dim} Mean CC"] = float(r["Mean CC"])
             _save_line(row_dir, config, split, line)
         table.append(line)
-        frame = pd.DataFrame(table)
+        frame = pd.DataFrame(table, columns=COLUMNS)
         csv_path = os.path.join(workdir, "ablation.csv")
         frame.to_csv(csv_path + ".part", index=False, float_format="%.4f")
         os.replace(csv_path + ".part", csv_path)
-    return pd.DataFrame(table)
+        md_path = os.path.join(workdir, "ablation.md")
+        with open(md_path + ".part", "w") as f:
+            f.write(to_markdown(frame) + "\n")
+        os.replace(md_path + ".part", md_path)
+    return pd.DataFrame(table, columns=COLUMNS)
 
 
 def to_markdown(table: pd.DataFrame) -> str:

@@ -24,6 +24,7 @@ import tensorflow as tf
 from absl import logging
 
 from ast_net import errors
+from ast_net import workdir as workdir_lib
 from ast_net.data import fer2013
 from ast_net.models import backbones, mini_xception, vgg_face
 
@@ -162,14 +163,7 @@ class _Checkpoint(keras.callbacks.Callback):
         tmp = os.path.join(self.directory, "tmp-" + CHECKPOINT)
         self.model.save_weights(tmp)
         os.replace(tmp, os.path.join(self.directory, CHECKPOINT))
-        _write_json(os.path.join(self.directory, STATE), {"loops_done": epoch + 1})
-
-
-def _write_json(path: str, obj) -> None:
-    tmp = path + ".part"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+        workdir_lib.write_json(os.path.join(self.directory, STATE), {"loops_done": epoch + 1})
 
 
 def _restore(model: keras.Model, directory: str) -> int:
@@ -251,7 +245,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         "resumed_after_loop": loops_done, f"{config.data.eval_split}_accuracy": float(accuracy),
         f"{config.data.eval_split}_loss": float(loss), "history": history, "export": path,
     }
-    _write_json(os.path.join(workdir, "metrics.json"), metrics)
+    workdir_lib.write_json(os.path.join(workdir, "metrics.json"), metrics)
     logging.info("%s accuracy %.4f; fine-tuned weights: %s", config.data.eval_split, accuracy,
                  path)
     return metrics

@@ -28,7 +28,8 @@ def checkpoint_dir(workdir: str) -> str:
     return os.path.join(workdir, "checkpoints")
 
 
-def _write_json(path: str, obj) -> None:
+def write_json(path: str, obj) -> None:
+    """Writes `obj` as JSON through a temporary file and os.replace (never a half file)."""
     tmp = path + ".part"
     with open(tmp, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True)
@@ -38,8 +39,8 @@ def _write_json(path: str, obj) -> None:
 def save_run_info(workdir: str, config, feature_dim: int, backbone: str) -> None:
     """Writes config.json and model_info.json (atomically)."""
     os.makedirs(workdir, exist_ok=True)
-    _write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
-    _write_json(os.path.join(workdir, "model_info.json"), {
+    write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
+    write_json(os.path.join(workdir, "model_info.json"), {
         "feature_dim": int(feature_dim), "backbone": backbone,
         "data_dir": config.data.data_dir})
 

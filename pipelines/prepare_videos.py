@@ -74,13 +74,13 @@ def main(argv):
     for name, flag in (("dataset", _DATASET), ("root", _ROOT), ("out_dir", _OUT_DIR)):
         if not flag.value:
             raise errors.UserError(f"--{name} is required")
-    # `--root=~/data`: the shell leaves `~` after `--flag=` alone.
-    root, out_dir = os.path.expanduser(_ROOT.value), os.path.expanduser(_OUT_DIR.value)
     # A bad --root or an empty layout is reported before TensorFlow and Beam are imported.
-    layouts.find_items(_DATASET.value, root, _SPLITS.value or None)
+    # `--root=~/data` (the shell leaves `~` after `--flag=` alone): find_items and
+    # prepare_videos expand it.
+    layouts.find_items(_DATASET.value, _ROOT.value, _SPLITS.value or None)
     from pipelines import prepare_videos_lib, video_records
     config = prepare_videos_lib.Config(
-        dataset=_DATASET.value, root=root, out_dir=out_dir,
+        dataset=_DATASET.value, root=_ROOT.value, out_dir=_OUT_DIR.value,
         splits=tuple(_SPLITS.value),
         options=video_records.Options(
             face_size=_FACE_SIZE.value, detect_every=_DETECT_EVERY.value,

@@ -113,6 +113,11 @@ def parse(record):
     return ({k: v.numpy() for k, v in ctx.items()}, {k: v.numpy() for k, v in seq.items()})
 
 
+def _manifest_entries(out):
+    """manifest.json's per-video entries by video id."""
+    return {e["video_id"]: e for e in json.loads((out / "manifest.json").read_text())["videos"]}
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(avec_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("out_a")
@@ -123,8 +128,7 @@ def uninterrupted(avec_root, tmp_path_factory):
 def test_manifest_statuses_and_counts(uninterrupted):
     out, summary = uninterrupted
     assert (summary.ok, summary.no_face, summary.failed) == (2, 1, 3)
-    entries = {e["video_id"]: e for e in json.loads((out / "manifest.json").read_text())[
-        "videos"]}
+    entries = _manifest_entries(out)
     t1, t2 = entries["avec2012/train001"], entries["avec2012/train002"]
     assert t1["status"] == "ok" and t1["frames"] == 40 and t1["chunks"] == 3  # 16 + 16 + 8
     assert t1["fps"] == pytest.approx(FPS)
@@ -323,8 +327,7 @@ def gap_run(gap_root, tmp_path_factory):
 def test_black_frames_of_a_real_face_video_get_no_face_and_no_label(gap_run):
     out, summary = gap_run
     assert (summary.ok, summary.failed, summary.no_face) == (2, 0, 0)
-    entries = {e["video_id"]: e for e in json.loads((out / "manifest.json").read_text())[
-        "videos"]}
+    entries = _manifest_entries(out)
     e = entries["csv/train/wolfgang_gap"]
     assert (e["status"], e["frames"], e["frames_with_face"]) == ("ok", 35, 25)
     assert (e["labelled_frames"], e["usable_frames"], e["length_mismatch"]) == (35, 25, 0)
