@@ -20,7 +20,7 @@ from typing import Tuple
 import ml_collections
 import tensorflow as tf
 
-from ast_net import errors
+from ast_net import atomic, errors
 from ast_net.models import temporal
 
 
@@ -29,11 +29,8 @@ def checkpoint_dir(workdir: str) -> str:
 
 
 def write_json(path: str, obj) -> None:
-    """Writes `obj` as JSON through a temporary file and os.replace (never a half file)."""
-    tmp = path + ".part"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    """Writes `obj` as JSON atomically (`ast_net.atomic`): never a half file."""
+    atomic.write_json(path, obj)
 
 
 def save_run_info(workdir: str, config, feature_dim: int, backbone: str) -> None:

@@ -28,6 +28,8 @@ from typing import Dict, Iterable, Iterator, List, Optional
 
 import tensorflow as tf
 
+from ast_net import atomic
+
 MANIFEST = "manifest.json"
 WORK = ".work"
 _SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-\d{5}-of-\d{5}\.tfrecord$")
@@ -59,20 +61,11 @@ def shard_name(split: str, index: int, num_shards: int) -> str:
     return f"{split}-{index:05d}-of-{num_shards:05d}.tfrecord"
 
 
-def _tmp_name(path: pathlib.Path) -> pathlib.Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def write_text_atomic(path, text: str) -> None:
-    """Writes `text` to `path` through a temporary file and os.replace."""
+    """Writes `text` to `path` atomically and fsynced (`ast_net.atomic`)."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic.write_text(str(path), text, fsync=True)
 
 
 def write_json_atomic(path, obj) -> None:
@@ -84,17 +77,12 @@ def atomic_record_writer(path) -> Iterator[tf.io.TFRecordWriter]:
     """A TFRecordWriter on a temporary name, renamed to `path` only if the block succeeds."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    writer = tf.io.TFRecordWriter(str(tmp))
-    try:
-        yield writer
-        writer.close()
-        os.replace(tmp, path)
-    except BaseException:
-        writer.close()
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    with atomic.path(str(path)) as tmp:
+        writer = tf.io.TFRecordWriter(tmp)
+        try:
+            yield writer
+        finally:
+            writer.close()
 
 
 def load_done_entry(out_dir, key: str, fingerprint: str) -> Optional[dict]:
