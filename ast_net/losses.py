@@ -4,7 +4,8 @@ Every term takes ground truth `g` and prediction `y` shaped `[batch, N, dims]` (
 valence, arousal) and an optional mask `[batch, N]` (float, int or bool; > 0 / True = valid).
 Squared norms sum over dims and every term is a mean over the clips of the batch:
 
-  label   1/(2N) Σ_i ‖g_i − y_i‖²
+  label   1/(2N) Σ_i ‖g_i − y_i‖²                          (config.loss.label = "mse", paper)
+          or 1 − CCC, averaged over dims: see below        (config.loss.label = "ccc")
   trend   Σ_{i=2..N} ‖(g_i − g_{i−1}) − (y_i − y_{i−1})‖² / (2N)   ("2N", the paper's eq. 3)
                                                       or / (2(N−1)) ("2(N-1)")
   local   1/(2M) Σ_k ‖range_k(g) − range_k(y)‖², interval k = clip frames
@@ -26,6 +27,19 @@ and ±inf included, change neither a loss nor its gradients: both are replaced b
 clip's values, so no inf or NaN is ever formed. Under `tf.distribute` each replica gets the
 mean over its own clips (Keras' optimizer then scales by the replica count). Losses are
 computed in float32 (float64 when y_pred is float64).
+
+CCC label loss (`ccc_label_loss`, `config.loss.label = "ccc"`; not in the paper, the usual loss
+of ABAW / Aff-Wild2 work): for each output dimension d, Lin's concordance correlation
+CCC_d = 2·cov(g, y) / (var(g) + var(y) + (ḡ − ȳ)²) is computed over ALL valid frames of ALL
+clips of the batch pooled together (one sequence of up to B·N frames per dimension, population
+moments: means, variances and the covariance divide by the number of valid frames n), and the
+loss is mean_d (1 − CCC_d), in [0, 2]. Pooling over the batch (not one CCC per clip of N
+frames) keeps the statistic defined when a clip's labels are flat, and lets the loss see level
+differences between clips. A dimension whose denominator is 0 (g and y the same constant) has
+CCC 0 (loss 1, zero gradient); a batch without a valid frame has loss 0. Invalid frames are
+masked exactly as above; under `tf.distribute` each replica pools its own clips. In the
+composite loss it takes the label term's place for each twin clip and is weighted by
+`label_weight`.
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ import tensorflow as tf
 from ast_net import errors
 
 TERMS = ("label", "trend", "local", "global", "siamese")
+LABEL_LOSSES = ("mse", "ccc")
 TREND_NORMALIZERS = ("2N", "2(N-1)")
 
 
@@ -81,6 +96,29 @@ def label_loss(y_true, y_pred, mask=None) -> tf.Tensor:
     sq = tf.reduce_sum(tf.square(g - y), axis=-1)  # [B, N], 0 at invalid frames.
     n = _count(valid, g.dtype)
     return _batch_mean(tf.math.divide_no_nan(tf.reduce_sum(sq, axis=-1), 2.0 * n), n > 0)
+
+
+def ccc_label_loss(y_true, y_pred, mask=None) -> tf.Tensor:
+    """mean_d (1 − CCC_d), CCC over every valid frame of the batch pooled (module docstring)."""
+    g, y, valid = _prepare(y_true, y_pred, mask)
+    dtype = g.dtype
+    w = tf.cast(valid, dtype)[..., tf.newaxis]  # [B, N, 1]
+    n = tf.reduce_sum(w)
+    mean_g = tf.math.divide_no_nan(tf.reduce_sum(g * w, axis=[0, 1]), n)  # [D]
+    mean_y = tf.math.divide_no_nan(tf.reduce_sum(y * w, axis=[0, 1]), n)
+    dg, dy = (g - mean_g) * w, (y - mean_y) * w  # 0 at invalid frames.
+    var_g = tf.math.divide_no_nan(tf.reduce_sum(tf.square(dg), axis=[0, 1]), n)
+    var_y = tf.math.divide_no_nan(tf.reduce_sum(tf.square(dy), axis=[0, 1]), n)
+    cov = tf.math.divide_no_nan(tf.reduce_sum(dg * dy, axis=[0, 1]), n)
+    ccc = tf.math.divide_no_nan(2.0 * cov, var_g + var_y + tf.square(mean_g - mean_y))
+    return tf.where(n > 0, tf.reduce_mean(1.0 - ccc), tf.zeros([], dtype))
+
+
+def _check_label(label: str) -> str:
+    if label not in LABEL_LOSSES:
+        raise errors.UserError(
+            f"config.loss.label: expected one of {LABEL_LOSSES}, got {label!r}")
+    return label
 
 
 def _check_normalizer(normalizer: str) -> None:
@@ -183,6 +221,13 @@ def _field(config: Any, name: str):
     return getattr(config, name)
 
 
+def _field_or(config: Any, name: str, default):
+    try:
+        return _field(config, name)
+    except (KeyError, AttributeError):
+        return default
+
+
 def _joint_mask(mask_a, mask_b):
     if mask_a is None:
         return mask_b
@@ -196,7 +241,8 @@ def composite_loss(y_true_a, y_pred_a, y_true_b, y_pred_b, mask_a=None, mask_b=N
     """The paper's eq. 1: Σ_{c ∈ {A, B}} Prediction(c) + λ · Siamese(A, B).
 
     Prediction(c) = label_weight·label + w1·trend + w2·local + w3·global for twin clip c
-    (paper: label weight 1, w1 = w2 = w3 = 10, λ = 1000); both twin clips get a prediction
+    (paper: label weight 1, w1 = w2 = w3 = 10, λ = 1000); label is `label_loss` or, with
+    config `label = "ccc"`, `ccc_label_loss` (batch-pooled); both twin clips get a prediction
     loss and the two are summed (not averaged). The Siamese term uses the joint mask
     mask_a AND mask_b.
 
@@ -205,7 +251,8 @@ def composite_loss(y_true_a, y_pred_a, y_true_b, y_pred_b, mask_a=None, mask_b=N
       mask_a, mask_b: `[batch, N]` validity of A's and B's frames (None = all valid).
       config: a ConfigDict (or dict) like `config.loss` of `ast_net/configs/default.py`:
         label_weight, trend_weight, local_weight, global_weight, siamese_weight,
-        num_intervals, trend_normalizer. None uses that default config. A weight of 0
+        num_intervals, trend_normalizer, label ("mse" | "ccc"; missing = "mse"). None uses
+        that default config. A weight of 0
         switches the term off: it is not computed at all.
 
     Returns:
@@ -220,9 +267,11 @@ def composite_loss(y_true_a, y_pred_a, y_true_b, y_pred_b, mask_a=None, mask_b=N
     num_intervals = _check_intervals(_field(config, "num_intervals"))
     normalizer = str(_field(config, "trend_normalizer"))
     _check_normalizer(normalizer)
+    label = _check_label(str(_field_or(config, "label", "mse")))
+    label_fn = ccc_label_loss if label == "ccc" else label_loss
 
     per_clip = {
-        "label": lambda g, y, m: label_loss(g, y, m),
+        "label": lambda g, y, m: label_fn(g, y, m),
         "trend": lambda g, y, m: trend_loss(g, y, m, normalizer=normalizer),
         "local": lambda g, y, m: local_loss(g, y, m, num_intervals=num_intervals),
         "global": lambda g, y, m: global_loss(g, y, m),

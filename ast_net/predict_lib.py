@@ -6,62 +6,103 @@ tracking, alignment, CNN, LSTM or zero-shot head) and writes, in `out_dir`:
 * `<name>.csv`: one row per frame and face, columns `CSV_COLUMNS`. A frame with no face gets one
   row with `face_present` 0 and empty face_id / values / box, so no frame is ever dropped and
   every row has its frame index and `timestamp_s = frame / fps`. Rows are written as the frames
-  come out of the engine (to `<name>.csv.part`, renamed when the video is done), so memory stays
-  flat however long the video is.
-* `<name>.png`: valence and arousal over time, one line per face id (drawn from the CSV at the
-  end).
+  come out of the engine (to the `ast_net.atomic` temporary name `.<name>.csv.<pid>.tmp`,
+  renamed when the video is done), so memory stays flat however long the video is.
+* `<name>.png`: valence and arousal over time, one line per face id, read back from the CSV in
+  chunks in bounded memory: at most `MAX_PLOT_IDS` ids (the longest tracks; the title says so
+  when there are more) and `MAX_PLOT_POINTS` points per line (means over consecutive frames).
 * with `annotate`: `<name>_annotated.mp4` (OpenCV `mp4v`), each frame with the face boxes, track
-  ids and current values.
+  ids and current values. Files named `*_annotated.mp4` are never taken as inputs from a
+  directory or a glob (a later run over the same folder skips them); name one explicitly to
+  predict it.
+
+Every output appears under its final name only when it is complete (`ast_net.atomic`); a video
+that fails leaves none of its outputs behind.
 
 `predict(inputs, ...)` takes a file, a directory (its video files, not recursive) or a glob,
-loads the models once and runs every video; a video that fails (cannot be opened, damaged,
-truncated) is reported in one line and the others go on; the summary names the failures and
-`predict` then raises `errors.UserError`, so the binary exits non-zero.
+loads the models once and runs every video. A video that fails (cannot be opened, damaged,
+truncated, an output that cannot be written) is reported in one line and the others go on,
+except when the output folder is full or read-only (ENOSPC, EDQUOT, EROFS): every next video
+would fail the same way, so the batch stops there and the videos not done are listed. The
+summary names the failures and `predict` then raises `errors.UserError`, so the binary exits 2.
+
+A video that looks sideways to the detector (`SidewaysCheck`: a face on fewer than half of its
+first 100 frames, or most faces with their eyes one above the other) gets one warning line
+suggesting it lacks a rotation tag. The progress bar is drawn only when stderr is a terminal.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import glob
 import math
 import os
 import sys
+import tempfile
 import time
 from typing import Optional
 
 import cv2
 import numpy as np
 
-from ast_net import errors
+from ast_net import atomic, errors
 from ast_net.faces import video as video_lib
 
 CSV_COLUMNS = ("frame", "timestamp_s", "face_id", "face_present", "valence", "arousal",
                "box_x", "box_y", "box_w", "box_h")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
                     ".flv", ".3gp", ".ts")
+ANNOTATED_SUFFIX = "_annotated.mp4"  # --annotate's output; never an input of a folder / glob.
+MAX_PLOT_IDS = 10  # Face ids drawn in a plot: the longest tracks.
+MAX_PLOT_POINTS = 2000  # Points per line of a plot (the frames of a bin are averaged).
+# A full or read-only output device: every next video would fail too, so a batch stops.
+STOP_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+FACE_CHECK_FRAMES = 100  # After this many frames (or at the end of a shorter video) ...
+FACE_CHECK_MIN_FRAMES = 25  # ... of at least this many, a sideways video gets one warning.
 
 
-def expand_inputs(spec: str) -> list[str]:
+def is_annotated_output(path: str) -> bool:
+    """True for a file `--annotate` writes (`<name>_annotated.mp4`)."""
+    return os.path.basename(path).lower().endswith(ANNOTATED_SUFFIX)
+
+
+def expand_inputs(spec: str, skipped: Optional[list] = None) -> list[str]:
     """A video path, a directory of videos or a glob -> the list of video paths.
 
+    From a directory or a glob, hidden files (a writer's temporary files) and `--annotate`
+    outputs (`*_annotated.mp4`) are left out; the latter are appended to `skipped` if given.
     Raises errors.UserError when a directory or glob holds no video. A plain path is returned
     as is (opening it reports a missing or unreadable file).
     """
     if os.path.isdir(spec):
-        paths = sorted(os.path.join(spec, n) for n in os.listdir(spec)
-                       if n.lower().endswith(VIDEO_EXTENSIONS)
+        found = sorted(os.path.join(spec, n) for n in os.listdir(spec)
+                       if n.lower().endswith(VIDEO_EXTENSIONS) and not n.startswith(".")
                        and os.path.isfile(os.path.join(spec, n)))
+        paths = _without_outputs(found, skipped)
         if not paths:
             raise errors.UserError(f"{spec}: directory holds no video file (expected one of "
-                                   f"{', '.join(VIDEO_EXTENSIONS)})")
+                                   f"{', '.join(VIDEO_EXTENSIONS)}"
+                                   + (f"; {len(found)} {ANNOTATED_SUFFIX} output(s) of "
+                                      "--annotate skipped" if found else "") + ")")
         return paths
     if glob.has_magic(spec):
-        paths = sorted(p for p in glob.glob(spec) if os.path.isfile(p))
+        found = sorted(p for p in glob.glob(spec) if os.path.isfile(p))
+        paths = _without_outputs(found, skipped)
         if not paths:
-            raise errors.UserError(f"{spec}: no file matches this pattern")
+            raise errors.UserError(f"{spec}: no file matches this pattern"
+                                   + (f" (but {ANNOTATED_SUFFIX} outputs of --annotate)"
+                                      if found else ""))
         return paths
     return [spec]
+
+
+def _without_outputs(paths: list[str], skipped: Optional[list]) -> list[str]:
+    outputs = [p for p in paths if is_annotated_output(p)]
+    if skipped is not None:
+        skipped.extend(outputs)
+    return [p for p in paths if not is_annotated_output(p)]
 
 
 def output_names(paths: list[str]) -> list[str]:
@@ -71,10 +112,12 @@ def output_names(paths: list[str]) -> list[str]:
 
 
 def ensure_out_dir(path: str) -> str:
-    """Creates the output directory `path` (and its parents) if needed.
+    """Creates the output directory `path` (and its parents) if needed, and checks that a file
+    can be written in it (by writing and removing one: permission bits do not tell, e.g. for
+    root or on a read-only mount).
 
     Raises errors.UserError, naming the path, when it exists and is not a directory, a parent
-    is a file, or it cannot be created (permissions, read-only file system ...).
+    is a file, it cannot be created, or nothing can be written in it.
     """
     if os.path.exists(path) and not os.path.isdir(path):
         raise errors.UserError(f"{path}: --out exists and is not a directory")
@@ -83,6 +126,13 @@ def ensure_out_dir(path: str) -> str:
     except OSError as e:
         raise errors.UserError(f"{path}: cannot create the output directory "
                                f"({e.strerror or e})") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".ast_net-write-check-")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise errors.UserError(f"{path}: cannot write in the output directory "
+                               f"({e.strerror or e})") from None
     return path
 
 
@@ -90,14 +140,21 @@ def _num(value: float, digits: int) -> str:
     return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+class _Abort(Exception):
+    """Thrown into an `atomic` context to make it remove its temporary file."""
+
+
 class CsvWriter:
-    """Writes `CSV_COLUMNS` rows of FramePredictions to `path.part`; `close()` renames it."""
+    """Writes `CSV_COLUMNS` rows of FramePredictions to `atomic.temporary_name(path)`;
+    `close()` renames it to `path`, `abort()` removes it."""
 
     def __init__(self, path: str, flush_every_s: float = 1.0):
         self.path = path
-        self.part = path + ".part"
+        self.temp = atomic.temporary_name(path)
         self.flush_every_s = flush_every_s
-        self._file = open(self.part, "w", newline="")
+        self._context = atomic.open(path, "w", newline="")
+        self._file = self._context.__enter__()
+        self._done = False
         self._csv = csv.writer(self._file)
         self._csv.writerow(CSV_COLUMNS)
         self._last_flush = time.monotonic()
@@ -123,52 +180,112 @@ class CsvWriter:
         self._last_flush = time.monotonic()
 
     def close(self) -> str:
-        """Flushes, closes and renames `.part` to the final name; returns that path."""
-        if not self._file.closed:
-            self._file.close()
-            os.replace(self.part, self.path)
+        """Flushes, closes and renames the file to `path` (returned). On an error (disk full
+        on the last flush ...) the temporary file is removed and the error raised."""
+        if not self._done:
+            self._done = True
+            self._context.__exit__(None, None, None)
         return self.path
 
     def abort(self) -> None:
-        """Closes and deletes the partial file."""
-        if not self._file.closed:
-            self._file.close()
-            os.remove(self.part)
+        """Closes and deletes the temporary file (never raises: it runs while another error
+        is on its way up)."""
+        if not self._done:
+            self._done = True
+            try:
+                self._context.__exit__(_Abort, _Abort(), None)
+            except OSError:  # The close's own flush failed (disk full): the file is gone.
+                pass
 
 
-def plot_figure(csv_path: str, title: str):
+def _plot_series(csv_path: str, max_ids: int, max_points: int, chunk_rows: int):
+    """Streams the CSV twice in chunks of `chunk_rows` rows: (1) rows per face id and the frame
+    range; (2) for the `max_ids` longest tracks, per-bin sums of valence / arousal, the frames
+    cut into at most `max_points` consecutive bins. Memory: a count per id plus
+    (max_ids + 1) * max_points numbers, whatever the length of the video.
+
+    Returns (bin times, {id: (valence, arousal)} of the ids drawn, rows per id of all ids).
+    """
+    import pandas as pd
+
+    counts: dict = {}
+    first, last = math.inf, -math.inf
+    for chunk in pd.read_csv(csv_path, usecols=["frame", "face_id"], chunksize=chunk_rows):
+        if not len(chunk):
+            continue
+        first, last = min(first, int(chunk["frame"].min())), max(last, int(chunk["frame"].max()))
+        for face_id, n in chunk["face_id"].dropna().astype(np.int64).value_counts().items():
+            counts[int(face_id)] = counts.get(int(face_id), 0) + int(n)
+    if first > last:
+        return np.zeros(0), {}, counts
+    drawn = sorted(sorted(counts, key=lambda k: (-counts[k], k))[:max_ids])
+    span = last - first + 1
+    bins = min(span, max_points)
+    t_sum, t_n = np.zeros(bins), np.zeros(bins)
+    sums = {k: np.zeros((3, bins)) for k in drawn}  # valence, arousal, rows.
+    columns = ["frame", "timestamp_s", "face_id", "valence", "arousal"]
+    previous = None  # The last frame of the previous chunk (a frame's rows may straddle two).
+    for chunk in pd.read_csv(csv_path, usecols=columns, chunksize=chunk_rows):
+        frame = chunk["frame"].to_numpy(np.int64)
+        if not frame.size:
+            continue
+        b = (frame - first) * bins // span
+        new_frame = np.r_[frame[0] != previous, frame[1:] != frame[:-1]]  # A time per frame.
+        previous = frame[-1]
+        t_sum += np.bincount(b[new_frame], chunk["timestamp_s"].to_numpy(float)[new_frame],
+                             minlength=bins)
+        t_n += np.bincount(b[new_frame], minlength=bins)
+        ids = chunk["face_id"].to_numpy(float)
+        v, a = chunk["valence"].to_numpy(float), chunk["arousal"].to_numpy(float)
+        valid = np.isfinite(v) & np.isfinite(a)
+        for k in drawn:
+            rows = valid & (ids == k)
+            sums[k][0] += np.bincount(b[rows], v[rows], minlength=bins)
+            sums[k][1] += np.bincount(b[rows], a[rows], minlength=bins)
+            sums[k][2] += np.bincount(b[rows], minlength=bins)
+    keep = t_n > 0
+    times = t_sum[keep] / t_n[keep]
+    series = {}
+    for k in drawn:
+        n = sums[k][2][keep]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            series[k] = (np.where(n > 0, sums[k][0][keep] / n, np.nan),
+                         np.where(n > 0, sums[k][1][keep] / n, np.nan))
+    return times, series, counts
+
+
+def plot_figure(csv_path: str, title: str, *, max_ids: int = MAX_PLOT_IDS,
+                max_points: int = MAX_PLOT_POINTS, chunk_rows: int = 100_000):
     """The matplotlib figure of `plot_csv`: two axes (valence, arousal), and on each one line
-    per face id, labelled `face <id>`, over every frame time (NaN where that face is absent)."""
+    per drawn face id, labelled `face <id>`, over the frame times (NaN where that face is
+    absent, so its line breaks). At most `max_ids` ids (the most rows; the title says how many
+    of how many) and `max_points` points per line (a point = the mean over a run of
+    consecutive frames; every frame is a point in a video of at most `max_points` frames)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
 
-    data = pd.read_csv(csv_path, usecols=["timestamp_s", "face_id", "valence", "arousal"])
+    times, series, counts = _plot_series(csv_path, max_ids, max_points, chunk_rows)
     fig, axes = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True)
-    faces = data.dropna(subset=["face_id"])
-    ids = sorted(faces["face_id"].astype(int).unique())
-    for face_id in ids:
-        # Reindex on every frame time so a face's line breaks where it is absent.
-        rows = data[["timestamp_s"]].drop_duplicates().merge(
-            faces[faces["face_id"] == face_id], on="timestamp_s", how="left")
-        for ax, dim in zip(axes, ("valence", "arousal")):
-            ax.plot(rows["timestamp_s"], rows[dim], lw=1.2, label=f"face {face_id}")
+    for face_id, values in series.items():
+        for ax, ys in zip(axes, values):
+            ax.plot(times, ys, lw=1.2, label=f"face {face_id}")
     for ax, dim in zip(axes, ("valence", "arousal")):
         ax.set_ylabel(dim)
         ax.set_ylim(-1.05, 1.05)
         ax.axhline(0.0, color="0.7", lw=0.6)
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel("time (s)")
-    if data["timestamp_s"].size:
-        axes[-1].set_xlim(float(data["timestamp_s"].min()),
-                          max(float(data["timestamp_s"].max()), 1e-3))
-    if not ids:
+    if times.size:
+        axes[-1].set_xlim(float(times.min()), max(float(times.max()), 1e-3))
+    if not series:
         axes[0].text(0.5, 0.5, "no face found in this video", transform=axes[0].transAxes,
                      ha="center", va="center")
-    elif len(ids) <= 10:  # A legend of more faces would hide the lines.
+    else:
         axes[0].legend(loc="upper right", fontsize=8)
+    if len(counts) > len(series):
+        title += f" ({len(series)} longest of {len(counts)} face tracks shown)"
     axes[0].set_title(title)
     fig.tight_layout()
     return fig
@@ -179,12 +296,11 @@ def plot_csv(csv_path: str, png_path: str, title: str) -> str:
     import matplotlib.pyplot as plt
 
     fig = plot_figure(csv_path, title)
-    part = png_path + ".part"
     try:
-        fig.savefig(part, format="png", dpi=100)
+        with atomic.path(png_path) as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
     finally:
         plt.close(fig)
-    os.replace(part, png_path)
     return png_path
 
 
@@ -206,28 +322,54 @@ def draw(rgb: np.ndarray, pred, extra: str = "") -> np.ndarray:
 
 
 class VideoSink:
-    """An mp4v video written to a temporary name and renamed by `close()`."""
+    """An mp4v video under `atomic.path(path)`: `close()` makes it appear, `abort()` removes it.
+
+    cv2.VideoWriter picks the container from the file name's extension, so the frames go to the
+    atomic temporary name plus `.mp4`, moved onto that temporary name when the video is done.
+    """
 
     def __init__(self, path: str, fps: float, width: int, height: int):
         self.path = path
-        self.part = path[:-4] + ".part.mp4"  # VideoWriter picks the container by extension.
+        self._context = atomic.path(path)
+        self._temp = self._context.__enter__()
+        self.part = self._temp + ".mp4"
+        self._done = False
         self._writer = cv2.VideoWriter(self.part, cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
                                        (int(width), int(height)))
         if not self._writer.isOpened():
+            self.abort()
             raise errors.UserError(f"{path}: cannot write an mp4v video here")
 
     def write(self, bgr: np.ndarray) -> None:
         self._writer.write(bgr)
 
     def close(self) -> str:
-        self._writer.release()
-        os.replace(self.part, self.path)
+        if not self._done:
+            self._done = True
+            self._writer.release()
+            try:
+                os.replace(self.part, self._temp)
+            except BaseException as e:
+                _remove(self.part)
+                self._context.__exit__(type(e), e, e.__traceback__)
+                raise
+            self._context.__exit__(None, None, None)
         return self.path
 
     def abort(self) -> None:
-        self._writer.release()
-        if os.path.exists(self.part):
-            os.remove(self.part)
+        if not self._done:
+            self._done = True
+            self._writer.release()
+            _remove(self.part)
+            self._context.__exit__(_Abort, _Abort(), None)
+
+
+def _remove(path: Optional[str]) -> None:
+    try:
+        if path:
+            os.remove(path)
+    except FileNotFoundError:
+        pass
 
 
 @dataclasses.dataclass
@@ -243,30 +385,85 @@ class VideoResult:
     face_ids: tuple = ()
     seconds: float = 0.0
     error: Optional[str] = None
+    warning: Optional[str] = None
+
+
+class SidewaysCheck:
+    """Counts what a video turned 90 degrees with no rotation tag looks like to the detector:
+    frames without a face, and faces whose eye line is tilted more than 45 degrees (upright
+    heads stay within about 25: `WolfgangLanger_Pexels.mp4` looking down and up, 5th-95th
+    percentile -24 to 7 degrees; `single_face.mp4` turned 90 degrees: 82% of its faces past
+    45)."""
+
+    def __init__(self):
+        self.frames = self.with_face = self.faces = self.tilted = 0
+
+    def add(self, pred) -> None:
+        self.frames += 1
+        self.with_face += bool(pred.faces)
+        for f in pred.faces:
+            (lx, ly), (rx, ry) = f.landmarks["left_eye"], f.landmarks["right_eye"]
+            self.faces += 1
+            self.tilted += abs(ry - ly) > abs(rx - lx)
+
+    def warning(self, path: str) -> Optional[str]:
+        """One line if fewer than half of the frames have a face, or more than half of the
+        faces are tilted past 45 degrees (after at least FACE_CHECK_MIN_FRAMES frames)."""
+        if self.frames < FACE_CHECK_MIN_FRAMES:
+            return None
+        if 2 * self.with_face < self.frames:
+            what = f"a face on only {self.with_face} of the first {self.frames} frames"
+        elif 2 * self.tilted > self.faces:
+            what = (f"{self.tilted} of {self.faces} faces in the first {self.frames} frames "
+                    "have their eyes one above the other")
+        else:
+            return None
+        return (f"warning: {path}: {what}; if the video is sideways (turned 90 degrees with no "
+                "rotation tag), rotate it first, e.g. ffmpeg -i IN -vf transpose=1 OUT")
+
+
+def _on_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def predict_video(engine, path: str, out_dir: str, *, name: str = "",
                   annotate: bool = False, progress: bool = True,
                   mode: str = "") -> VideoResult:
-    """Runs one video; see the module docstring. Raises errors.UserError if it cannot open."""
+    """Runs one video; see the module docstring.
+
+    Raises:
+      errors.UserError: the video cannot be opened.
+      OSError: an output cannot be written (nothing of this video is left in `out_dir`, and
+        the decode and face threads have stopped when it is raised).
+    """
     reader = video_lib.iter_frames(path, prefetch=16)
     info = reader.info
     name = name or os.path.splitext(os.path.basename(path))[0]
     result = VideoResult(path=path)
-    ensure_out_dir(out_dir)
-    writer = CsvWriter(os.path.join(out_dir, name + ".csv"))
-    sink = (VideoSink(os.path.join(out_dir, name + "_annotated.mp4"), info.fps, info.width,
-                      info.height) if annotate else None)
-    engine.keep_images = annotate
-    engine.reset()
-    from tqdm import tqdm
-
-    bar = tqdm(total=info.num_frames or None, desc=os.path.basename(path), unit="frame",
-               dynamic_ncols=True, disable=None if progress else True, file=sys.stderr)
-    t0 = time.perf_counter()
-    ids: set = set()
+    writer = sink = results = bar = None
+    done: list[str] = []  # Outputs of this video already under their final name.
     try:
-        for pred in engine.run(reader):
+        ensure_out_dir(out_dir)
+        writer = CsvWriter(os.path.join(out_dir, name + ".csv"))
+        if annotate:
+            sink = VideoSink(os.path.join(out_dir, name + ANNOTATED_SUFFIX),
+                             info.fps, info.width, info.height)
+        engine.keep_images = annotate
+        engine.reset()
+        from tqdm import tqdm
+
+        # Only on a terminal: a bar's carriage returns make a log file unreadable.
+        bar = tqdm(total=info.num_frames or None, desc=os.path.basename(path), unit="frame",
+                   dynamic_ncols=True, disable=not (progress and _on_terminal(sys.stderr)),
+                   file=sys.stderr)
+        t0 = time.perf_counter()
+        ids: set = set()
+        sideways = SidewaysCheck()
+        results = engine.run(reader)
+        for pred in results:
             writer.write(pred)
             result.frames += 1
             result.frames_with_face += bool(pred.faces)
@@ -274,23 +471,71 @@ def predict_video(engine, path: str, out_dir: str, *, name: str = "",
             if sink is not None:
                 sink.write(draw(pred.image, pred))
             bar.update(1)
-    except BaseException:
-        writer.abort()
+            if sideways.frames < FACE_CHECK_FRAMES:
+                sideways.add(pred)
+                if sideways.frames == FACE_CHECK_FRAMES:
+                    _warn(result, sideways.warning(path))
+        if sideways.frames < FACE_CHECK_FRAMES:  # A shorter video: checked at its end.
+            _warn(result, sideways.warning(path))
+        result.seconds = time.perf_counter() - t0
+        done.append(writer.close())
+        result.csv_path = writer.path
         if sink is not None:
-            sink.abort()
+            done.append(sink.close())
+            result.video_path = sink.path
+        result.face_ids = tuple(sorted(ids))
+        title = f"{os.path.basename(path)}: {mode}" if mode else os.path.basename(path)
+        result.plot_path = plot_csv(result.csv_path, os.path.join(out_dir, name + ".png"),
+                                    title)
+    except BaseException:
+        _stop(results, reader)  # The threads first: nothing may outlive a failed video.
+        for part in (writer, sink):
+            if part is not None:
+                part.abort()
+        for output in done:  # A failed video leaves no output (no lone CSV without its plot).
+            _remove(output)
         raise
     finally:
-        bar.close()
-        reader.close()
-    result.seconds = time.perf_counter() - t0
-    result.csv_path = writer.close()
-    result.video_path = sink.close() if sink is not None else None
-    result.face_ids = tuple(sorted(ids))
-    title = f"{os.path.basename(path)}: {mode}" if mode else os.path.basename(path)
-    result.plot_path = plot_csv(result.csv_path, os.path.join(out_dir, name + ".png"), title)
+        _stop(results, reader)
+        if bar is not None:
+            bar.close()
     if reader.truncated:
         result.error = f"{reader.error}; the CSV holds the {result.frames} frames decoded"
     return result
+
+
+def _warn(result: VideoResult, warning: Optional[str]) -> None:
+    if warning and not result.warning:
+        result.warning = warning
+        print(warning, file=sys.stderr, flush=True)
+
+
+def _stop(results, reader) -> None:
+    """Stops the engine's face thread (closing its generator) and then the decode thread."""
+    if results is not None:
+        results.close()
+    reader.close()
+
+
+def format_ids(ids, limit: int = 10) -> str:
+    """`[0, 1, 2]` for a few ids; `0-399 (400)` for a run; `0, 2, 5, 7, 9, ... 977 (400)`."""
+    ids = sorted(ids)
+    if len(ids) <= limit:
+        return str(list(ids))
+    if ids[-1] - ids[0] + 1 == len(ids):
+        return f"{ids[0]}-{ids[-1]} ({len(ids)})"
+    return ", ".join(str(i) for i in ids[:5]) + f", ... {ids[-1]} ({len(ids)})"
+
+
+def _some(paths: list[str], limit: int = 5) -> str:
+    shown = "; ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def _write_error(path: str, out_dir: str, e: OSError) -> str:
+    name = e.filename2 or e.filename  # os.replace: the final name, not the temporary one.
+    where = f" ({name})" if name else ""
+    return f"{path}: cannot write its outputs in {out_dir}: {e.strerror or e}{where}"
 
 
 def predict(inputs: list[str], out_dir: str, *, checkpoint: Optional[str] = None,
@@ -303,19 +548,25 @@ def predict(inputs: list[str], out_dir: str, *, checkpoint: Optional[str] = None
       out_dir: where CSVs, plots and annotated videos go.
       checkpoint: an ast-net-train work directory (None: the zero-shot default).
       annotate: also write an annotated copy of each video.
-      progress: show a progress bar per video (on a terminal).
+      progress: show a progress bar per video (on a terminal only).
       engine: an already loaded `inference.Engine` to use (then `checkpoint` only names the
         mode in plot titles and `engine_options` are ignored); None loads one.
       **engine_options: passed to `inference.load_engine` (backbone, detect_every, ...).
 
     Raises:
-      errors.UserError: bad options or checkpoint (before any video), a single input that
-        cannot be read, or, after all videos ran, if any of them failed.
+      errors.UserError: bad options or checkpoint, an output folder that cannot be written
+        (before any video), a single input that cannot be read, or, after the batch, if any
+        video failed or the batch stopped at a full / read-only output device.
     """
-    paths = [p for spec in inputs for p in expand_inputs(spec)]
+    skipped: list[str] = []
+    paths = [p for spec in inputs for p in expand_inputs(spec, skipped)]
+    if skipped:
+        print(f"skipped {len(skipped)} {ANNOTATED_SUFFIX} file(s), outputs of --annotate "
+              f"({_some(skipped, 3)}); name one explicitly to predict it", flush=True)
     if len(paths) == 1:  # A single video: opening errors are THE error, reported as such.
         video_lib.probe(paths[0])
     ensure_out_dir(out_dir)  # Before TensorFlow starts: a bad --out fails at once.
+    atomic.remove_leftovers(out_dir)  # Temporary files of a killed run.
     if engine is None:
         # Imported here, after the inputs were checked: TensorFlow takes seconds to start.
         from ast_net import inference
@@ -323,26 +574,39 @@ def predict(inputs: list[str], out_dir: str, *, checkpoint: Optional[str] = None
         engine = inference.load_engine(checkpoint, **engine_options)
     mode = (f"AST-Net ({checkpoint})" if checkpoint
             else f"zero-shot {engine.backbone.name} + Russell circumplex")
-    results = []
-    for path, name in zip(paths, output_names(paths)):
+    results, not_done, stopped = [], [], ""
+    for i, (path, name) in enumerate(zip(paths, output_names(paths))):
         try:
             result = predict_video(engine, path, out_dir, name=name, annotate=annotate,
                                    progress=progress, mode=mode)
         except errors.UserError as e:
             result = VideoResult(path=path, error=str(e))
+        except OSError as e:
+            result = VideoResult(path=path, error=_write_error(path, out_dir, e))
+            if e.errno in STOP_ERRNOS:
+                stopped = f"{out_dir}: {e.strerror or errno.errorcode.get(e.errno, e.errno)}"
+                not_done = paths[i + 1:]
         results.append(result)
         if result.error:
             print(f"failed: {result.error}", file=sys.stderr, flush=True)
         else:
             fps = result.frames / max(result.seconds, 1e-9)
             print(f"{path}: {result.frames} frames ({result.frames_with_face} with a face, "
-                  f"face ids {list(result.face_ids)}), {fps:.1f} frames/s -> "
+                  f"face ids {format_ids(result.face_ids)}), {fps:.1f} frames/s -> "
                   f"{result.csv_path}, {result.plot_path}"
                   + (f", {result.video_path}" if result.video_path else ""), flush=True)
+        if stopped:
+            break
     failed = [r for r in results if r.error]
-    print(f"done: {len(results) - len(failed)} of {len(results)} videos predicted"
-          + (f", {len(failed)} failed" if failed else ""), flush=True)
+    total = len(paths)
+    print(f"done: {len(results) - len(failed)} of {total} videos predicted"
+          + (f", {len(failed)} failed" if failed else "")
+          + (f", {len(not_done)} not done (stopped: {stopped})" if stopped else ""),
+          flush=True)
     if failed:
-        raise errors.UserError(f"{len(failed)} of {len(results)} videos failed: "
-                               + "; ".join(r.path for r in failed))
+        message = f"{len(failed)} of {total} videos failed: {_some([r.path for r in failed])}"
+        if stopped:
+            message += (f"; the batch stopped ({stopped})"
+                        + (f", not done: {_some(not_done)}" if not_done else ""))
+        raise errors.UserError(message)
     return results

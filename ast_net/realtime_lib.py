@@ -15,12 +15,20 @@ its prediction), frames dropped. With `display`, the annotated frames are shown 
 them (`status_text`, the log line's figures); the pip package `opencv-python-headless` has no
 GUI, in which case that is said once and the figures stay in the log.
 
-The CSV (`<out_dir>/<source name>.csv`, the columns of `predict_lib.CSV_COLUMNS`, rows only for
-processed frames, `frame` = index in the source, so dropped frames show as gaps) is flushed
-every second. Ctrl-C (SIGINT) stops cleanly: the CSV is flushed, closed and renamed, a summary
-is printed, and `run_realtime` returns normally, so the binary exits 0. The end of a file or
-stream does the same. The CSV is only created once the model is loaded and warmed up: a Ctrl-C
-before that leaves no file (the KeyboardInterrupt propagates: `interrupted`, exit status 130).
+Each session writes its own CSV, `<out_dir>/<source name>-<UTC start, YYYYMMDDTHHMMSSZ>.csv`
+(`-2`, `-3` ... appended if that name is taken), so a session never overwrites an earlier one's
+output, whether it ran on the same camera or on another file of the same name. The columns are
+those of `predict_lib.CSV_COLUMNS`, rows only for processed frames (`frame` = index in the
+source, so dropped frames show as gaps). While the session runs the rows go, flushed every
+second, to the `ast_net.atomic` temporary name beside it (`.<session>.csv.<pid>.tmp`).
+
+Ctrl-C (SIGINT), and SIGTERM once the binary installed `on_sigterm` as its handler, stop
+cleanly: the CSV is flushed, closed and renamed, a summary is printed, and `run_realtime`
+returns normally, so the binary exits 0. The end of a file or stream does the same. The CSV is
+only created once the model is loaded and warmed up: a Ctrl-C before that leaves no file (the
+KeyboardInterrupt propagates: `interrupted`, exit status 130). A CSV that cannot be written
+(disk full, folder removed ...) stops the session with one `errors.UserError` line: its
+temporary file is removed, the capture and face threads are stopped.
 """
 
 from __future__ import annotations
@@ -49,6 +57,28 @@ def parse_source(source: str):
         raise errors.UserError(f"{source}: no such video file (a --source is a camera index, "
                                "a stream URL or a video file)")
     return "file", source
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised by `on_sigterm`: ends a session like Ctrl-C (it is a KeyboardInterrupt,
+    so every clean-up path of Ctrl-C runs for it too)."""
+
+
+def on_sigterm(signum, frame):
+    """A `signal.signal(signal.SIGTERM, ...)` handler for binaries: raises `Terminated`."""
+    raise Terminated()
+
+
+def session_csv(out_dir: str, name: str, now: Optional[float] = None) -> str:
+    """`<out_dir>/<name>-<UTC YYYYMMDDTHHMMSSZ>.csv` of a session started at `now` (time.time
+    seconds; default: now), with `-2`, `-3` ... if that file exists already."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+    base = os.path.join(out_dir, f"{name}-{stamp}")
+    path, k = base + ".csv", 1
+    while os.path.exists(path):
+        k += 1
+        path = f"{base}-{k}.csv"
+    return path
 
 
 def source_name(kind: str, value) -> str:
@@ -184,21 +214,28 @@ class _Display:
 
 def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool = False,
                  max_seconds: float = 0.0, checkpoint: Optional[str] = None,
-                 log_every_s: float = 1.0, **engine_options) -> dict:
+                 log_every_s: float = 1.0, engine=None, **engine_options) -> dict:
     """Runs the live predictor until the source ends, `max_seconds` pass, q, or Ctrl-C.
 
     Args:
       source: camera index, stream URL or video file.
-      out_dir: where `<source name>.csv` goes.
+      out_dir: where the session's `<source name>-<UTC start>.csv` goes (`session_csv`).
       pace: for a file: real-time playback (True) or every frame as fast as possible (False).
       display: show annotated frames (needs an OpenCV with a GUI).
       max_seconds: stop after this long (0 = no limit).
       checkpoint: ast-net-train work directory (None: the zero-shot default).
       log_every_s: seconds between status lines.
+      engine: an already loaded `inference.Engine` (then `checkpoint` and `engine_options` are
+        ignored); None loads one.
       **engine_options: passed to `inference.load_engine` (batch_frames, detect_every, ...).
 
     Returns:
       A summary dict: csv path, processed / captured / dropped frames, seconds, how it ended.
+
+    Raises:
+      errors.UserError: a bad source, an output folder that cannot be written, or a CSV write
+        that failed during the session (the partial CSV is removed; threads are stopped).
+      KeyboardInterrupt: Ctrl-C (or `Terminated`) while the model loads: no file is written.
     """
     live = LiveSource(source, pace=pace)  # Opened first: a bad source fails before TF starts.
     writer, screen, results = None, None, None
@@ -206,10 +243,13 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
         predict_lib.ensure_out_dir(out_dir)
         print(f"source {source}: {live.width}x{live.height} at {live.fps:.1f} fps; loading the "
               "model", file=sys.stderr, flush=True)
-        from ast_net import inference
+        if engine is None:
+            from ast_net import inference
 
-        engine_options.setdefault("batch_frames", 4)
-        engine = inference.load_engine(checkpoint, keep_images=display, **engine_options)
+            engine_options.setdefault("batch_frames", 4)
+            engine = inference.load_engine(checkpoint, keep_images=display, **engine_options)
+        engine.keep_images = display
+        engine.reset()
         engine.warmup(live.height, live.width)
         screen = _Display(display, f"ast-net {live.name}")
         processed, ended = 0, "end of source"
@@ -217,8 +257,11 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
         shown = ""  # Frames/s and latency of the last full window, drawn on screen.
         t_start = t_log = time.perf_counter()
         # Created last, with the model ready: a Ctrl-C while loading leaves no file behind.
-        writer = predict_lib.CsvWriter(os.path.join(out_dir, live.name + ".csv"),
-                                       flush_every_s=1.0)
+        csv_path = session_csv(out_dir, live.name)
+        try:
+            writer = predict_lib.CsvWriter(csv_path, flush_every_s=1.0)
+        except OSError as e:
+            raise errors.UserError(f"{csv_path}: cannot be written ({e.strerror or e})") from None
     except BaseException:
         live.close()
         if screen is not None:
@@ -226,14 +269,22 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
         if writer is not None:
             writer.abort()
         raise
+
+    def stop() -> None:
+        live.close()  # First: the face thread waiting on the source then ends at once.
+        if results is not None:
+            results.close()
+        screen.close()
+
     try:
-        print(f"writing {writer.path}; Ctrl-C stops", file=sys.stderr, flush=True)
+        print(f"writing {writer.path} (as {os.path.basename(writer.temp)} until the session "
+              "ends); Ctrl-C stops", file=sys.stderr, flush=True)
         results = engine.run(live.start(), greedy=True)
         for pred in results:
+            writer.write(pred)
             processed += 1
             window_frames += 1
             latencies.append(pred.t_done - pred.t_capture)
-            writer.write(pred)
             now = time.perf_counter()
             if not shown or now - t_log >= log_every_s:
                 fps = window_frames / max(now - t_log, 1e-9)
@@ -250,14 +301,22 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
             if max_seconds and now - t_start >= max_seconds:
                 ended = f"--max_seconds={max_seconds:g} reached"
                 break
-    except KeyboardInterrupt:
-        ended = "interrupted (Ctrl-C)"
-    finally:
-        live.close()  # First: the face thread waiting on the source then ends at once.
-        if results is not None:
-            results.close()
-        screen.close()
+    except KeyboardInterrupt as e:
+        ended = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted (Ctrl-C)"
+    except BaseException as e:
+        stop()
+        writer.abort()
+        if isinstance(e, OSError):
+            raise errors.UserError(
+                f"{writer.path}: cannot be written ({e.strerror or e}); the session stopped "
+                f"after {processed} frames and its partial CSV was removed") from None
+        raise
+    stop()
+    try:
         csv_path = writer.close()
+    except OSError as e:  # The last flush or the rename failed; the file is removed.
+        raise errors.UserError(f"{writer.path}: cannot be written ({e.strerror or e}); the "
+                               f"session's {processed} frames are lost") from None
     seconds = time.perf_counter() - t_start
     summary = {"csv": csv_path, "processed": processed, "captured": live.captured,
                "dropped": live.dropped, "seconds": seconds, "ended": ended}

@@ -1,22 +1,26 @@
 """`ast-net-train`: trains AST-Net's Siamese temporal network on feature TFRecords.
 
-  ast-net-train --config=ast_net/configs/default.py --workdir=/tmp/ast \
+  ast-net-train --config=default --workdir=/tmp/ast \
       --config.data.data_dir=/tmp/syn [--config.train.num_steps=3000 ...]
 
-Re-running the same command resumes from the latest checkpoint in --workdir. Any config field
-can be overridden as --config.<field>=<value>; see the config file's docstring for the result it
-should reach.
+Re-running the same command resumes from the newest intact checkpoint in --workdir (the latest
+3 are kept, and the best one on the dev split in --workdir/checkpoints/best/). Bad config values
+are one error line each, before anything is written. --config takes a
+bundled config's name (default, paper, debug, ablation:<row>; see ast_net/configs/) or a config
+file's path. Any config field can be overridden as --config.<field>=<value>; see the config
+file's docstring for the result it should reach.
 """
 
+import os
+
 from absl import flags
-from ml_collections import config_flags
 
-from ast_net import errors, train_lib
+from ast_net import config_flag, errors, train_lib
+from ast_net import workdir as workdir_lib
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Path to an ml_collections config file (e.g. ast_net/configs/default.py; "
-    "ablation rows as ast_net/configs/ablation.py:la_t). Override fields with "
-    "--config.<field>=<value>.", lock_config=True)
+_CONFIG = config_flag.define(
+    "A bundled config's name (e.g. default; ablation rows as ablation:la_t) or the path of an "
+    "ml_collections config file. Override fields with --config.<field>=<value>.", cnn=False)
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory for checkpoints, TensorBoard logs and run info; re-running with "
     "the same directory resumes training.")
@@ -29,8 +33,10 @@ def main(argv):
         raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     result = train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     dev = ", ".join(f"{k} {v:.4f}" for k, v in result["dev"].items())
+    best = workdir_lib.read_best(os.path.expanduser(_WORKDIR.value))
+    best = f"; best: step {best['step']} ({best['metric']} {best['score']:.4f})" if best else ""
     print(f"finished at step {result['step']}; dev: {dev or 'n/a'}; "
-          f"checkpoints in {_WORKDIR.value}/checkpoints", flush=True)
+          f"checkpoints in {_WORKDIR.value}/checkpoints{best}", flush=True)
 
 
 def run():

@@ -1,6 +1,6 @@
 """`ast-net-train-cnn`: fine-tunes the attribute CNN (VGG16 or mini-Xception) on FER2013.
 
-  ast-net-train-cnn --config=ast_net/configs/cnn_vgg16.py --workdir=/tmp/cnn_vgg16 \
+  ast-net-train-cnn --config=cnn_vgg16 --workdir=/tmp/cnn_vgg16 \
       --manual_dir=~/data/fer2013 \
       --config.model.init_weights=~/weights/rcmalli_vggface_tf_vgg16.h5
 
@@ -10,14 +10,13 @@ written to the workdir as the file `load_backbone` / `ast-net-extract-features -
 """
 
 from absl import flags
-from ml_collections import config_flags
 
-from ast_net import errors, train_cnn_lib
+from ast_net import config_flag, errors, train_cnn_lib
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Path to an ml_collections config file: ast_net/configs/cnn_vgg16.py (the "
-    "paper), cnn_mini_xception.py or cnn_debug.py. Override fields with "
-    "--config.<field>=<value>, e.g. --config.train.mixed_precision=True.", lock_config=True)
+_CONFIG = config_flag.define(
+    "A bundled config's name (cnn_vgg16: the paper) or the path of an ml_collections config "
+    "file. Override fields with --config.<field>=<value>, e.g. "
+    "--config.train.mixed_precision=True.", cnn=True)
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory for checkpoints, TensorBoard logs, metrics.json and the "
     "fine-tuned weights; re-running with the same directory resumes training.")

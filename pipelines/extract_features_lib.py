@@ -10,28 +10,42 @@ JPEG that does not decode is treated as a frame without a face and counted.
 
 Frames are decoded by tf.data in parallel and go through the backbone in batches
 (`Backbone.features_function`, optionally XLA-compiled). Each output shard is written to a
-hidden temporary name and renamed when complete, so a re-run skips finished shards and never
-sees a partial one. `out_dir/manifest.json` is the input manifest plus a `features` section
-(backbone, weights, D, per-shard counts), rewritten atomically after every shard.
+hidden temporary name and renamed when complete (`ast_net.atomic`), so no reader sees a partial
+one. The input shards are the set `in_dir/manifest.json` names (`shards`; every `*.tfrecord`
+when there is no manifest). Each output is tied to its exact input: the manifest records per
+shard the input's SHA-256 (re-hashed only when its size, mtime or inode changed) and a key of
+the extraction settings; a re-run keeps an output only when both still match, redoes the
+others, and deletes output shards the current input set does not name (say, after
+prepare-videos ran again with another --num_shards). `out_dir/manifest.json` is the input
+manifest plus `files` ({split: [shard names]}: the shards train and evaluate read, only
+finished and current ones), a `features` section (backbone, weights, D, per-shard counts and
+input fingerprints, failed shards), rewritten atomically before and after every shard, and the
+preprocessing contract (`ast_net/contract.py`) of the faces completed with the backbone, its
+weights fingerprint and D. Faces of another size than the backbone's input (say 224 px faces
+for the 64 px mini_xception) are refused with one error line: never a silent resize.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+import re
 import time
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tqdm
 
-from ast_net import errors
+from ast_net import atomic, contract, errors
 from ast_net.data import schema
 from ast_net.models import backbones
+from pipelines import manifest as faces_manifest
 
 MANIFEST = "manifest.json"
+_SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-\d{5}-of-\d{5}\.tfrecord$")
 
 
 @dataclasses.dataclass
@@ -47,6 +61,8 @@ class Summary:
     failed_shards: int
     seconds: float
     manifest_path: str
+    problems: List[str] = dataclasses.field(default_factory=list)  # One line per bad shard.
+    removed: List[str] = dataclasses.field(default_factory=list)  # Superseded outputs.
 
     def __str__(self):
         rate = self.faces / self.seconds if self.seconds > 0 else 0.0
@@ -55,7 +71,8 @@ class Summary:
                 f"({rate:.1f} faces/s), {self.bad_frames} undecodable frames, "
                 f"{self.failed_videos} bad records and {self.failed_shards} unreadable shards "
                 "skipped; "
-                f"manifest {self.manifest_path}")
+                + (f"{len(self.removed)} superseded shards removed; " if self.removed else "")
+                + f"manifest {self.manifest_path}")
 
 
 def list_shards(in_dir: str) -> list:
@@ -68,6 +85,39 @@ def list_shards(in_dir: str) -> list:
         raise errors.UserError(
             f"{in_dir}: no *.tfrecord shards; expected the output of ast-net-prepare-videos")
     return names
+
+
+def input_shards(in_dir: str) -> Dict[str, List[str]]:
+    """{split: shard names} to convert: the `shards` that `in_dir/manifest.json` names (what
+    prepare-videos wrote last; a name may be missing on disk), else every `*.tfrecord`."""
+    names = list_shards(in_dir)
+    path = os.path.join(in_dir, MANIFEST)
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                named = json.load(f).get("shards")
+        except (OSError, ValueError, AttributeError):
+            named = None
+        if isinstance(named, dict) and named:
+            return {str(s): sorted(str(n) for n in v) for s, v in sorted(named.items())}
+    out: Dict[str, List[str]] = {}
+    for name in names:
+        m = _SHARD_RE.match(name)
+        out.setdefault(m.group("split") if m else name[:-len(".tfrecord")], []).append(name)
+    return out
+
+
+def _input_identity(path: str, known: Optional[dict]) -> dict:
+    """size, mtime_ns, inode and SHA-256 of an input shard; the hash is taken from `known`
+    (the previous run's record) when size, mtime and inode are unchanged."""
+    st = os.stat(path)
+    ident = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+    if isinstance(known, dict) and known.get("sha256") and all(
+            known.get(k) == v for k, v in ident.items()):
+        ident["sha256"] = known["sha256"]
+    else:
+        ident["sha256"] = faces_manifest.file_sha256(path)
+    return ident
 
 
 def _feature_list(ex: tf.train.SequenceExample, key: str):
@@ -186,25 +236,30 @@ def _convert(raw: bytes, shard: str, net, features_fn, batch_size: int, stats: d
 
 
 def _write_json_atomic(path: str, obj) -> None:
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
-def _load_manifest(in_dir: str, out_dir: str, fingerprint: dict) -> dict:
-    """Output manifest: the existing one (same backbone only) or the input one + features."""
+def _load_manifest(in_dir: str, out_dir: str, fingerprint: dict) -> Tuple[dict, dict]:
+    """(the output manifest to fill: the input manifest + a fresh `features` section, the
+    previous run's per-shard records {name: stats}). An out_dir made with another backbone,
+    D or weights path is refused; an unreadable old manifest just means nothing is reused."""
     out_path = os.path.join(out_dir, MANIFEST)
+    previous = {}
     if os.path.exists(out_path):
-        with open(out_path) as f:
-            manifest = json.load(f)
-        previous = {k: manifest.get("features", {}).get(k) for k in fingerprint}
-        if previous != fingerprint:
-            raise errors.UserError(
-                f"{out_path}: this directory holds features made with {previous}, not "
-                f"{fingerprint}; use another --out_dir")
-        return manifest
+        try:
+            with open(out_path) as f:
+                old = json.load(f)
+        except (OSError, ValueError):
+            old = {}
+        features = old.get("features") if isinstance(old, dict) else None
+        if isinstance(features, dict):
+            made_with = {k: features.get(k) for k in fingerprint}
+            if made_with != fingerprint:
+                raise errors.UserError(
+                    f"{out_path}: this directory holds features made with {made_with}, not "
+                    f"{fingerprint}; use another --out_dir")
+            if isinstance(features.get("shards"), dict):
+                previous = features["shards"]
     manifest = {}
     in_path = os.path.join(in_dir, MANIFEST)
     if os.path.exists(in_path):
@@ -215,8 +270,41 @@ def _load_manifest(in_dir: str, out_dir: str, fingerprint: dict) -> dict:
                 raise errors.UserError(f"{in_path}: not a JSON manifest") from None
         if not isinstance(manifest, dict):
             manifest = {"source": manifest}
-    manifest["features"] = dict(fingerprint, source_dir=os.path.abspath(in_dir), shards={})
-    return manifest
+    manifest["features"] = dict(fingerprint, source_dir=os.path.abspath(in_dir), shards={},
+                                failed_shards={})
+    return manifest, previous
+
+
+def _record_face_size(path: str) -> int:
+    """`face_size` of the first record of a face shard (0 when unknown or empty)."""
+    for raw in tf.data.TFRecordDataset(path).take(1).as_numpy_iterator():
+        try:
+            size = tf.train.SequenceExample.FromString(raw).context.feature[schema.FACE_SIZE]
+        except Exception:  # noqa: BLE001 - a bad record is reported by the conversion.
+            return 0
+        return int(size.int64_list.value[0]) if size.int64_list.value else 0
+    return 0
+
+
+def check_faces(in_dir: str, shards: list, net, weights: Optional[str]) -> contract.Contract:
+    """The contract of the features about to be made; UserError when the faces do not fit.
+
+    The faces' contract comes from `<in_dir>/manifest.json` (prepare-videos writes it), or,
+    for face directories made before contracts, from the records' `face_size`. Faces of another
+    size than the backbone's input are refused: resizing them here would feed the CNN crops
+    the predictor never makes (it aligns straight to the contract's size).
+    """
+    faces = contract.read_manifest(in_dir) or contract.Contract()
+    size = faces.face_size or _record_face_size(os.path.join(in_dir, shards[0]))
+    if size and size != net.input_size:
+        raise errors.UserError(
+            f"{in_dir}: faces were prepared at {size} px but the {net.name} backbone takes "
+            f"{net.input_size} px (a mismatch is an error, never a silent resize): run "
+            f"ast-net-prepare-videos again with --face_size={net.input_size} or "
+            f"--backbone={net.name}, or extract with the backbone the faces were made for")
+    return faces.replace(face_size=size or net.input_size, backbone=net.name,
+                         weights=contract.weights_fingerprint(net.name, weights),
+                         feature_dim=int(net.feature_dim))
 
 
 def extract_features(in_dir: str, out_dir: str, *, backbone: str = backbones.DEFAULT,
@@ -232,54 +320,97 @@ def extract_features(in_dir: str, out_dir: str, *, backbone: str = backbones.DEF
         raise errors.UserError(f"--batch_size must be >= 1, got {batch_size}")
     if os.path.abspath(in_dir) == os.path.abspath(out_dir):
         raise errors.UserError(f"{out_dir}: the output directory must differ from --in_dir")
-    shards = list_shards(in_dir)
+    by_split = input_shards(in_dir)
+    split_of = {name: split for split, names in by_split.items() for name in names}
+    shards = [n for n in sorted(split_of) if os.path.exists(os.path.join(in_dir, n))]
+    if not shards:
+        raise errors.UserError(f"{in_dir}: none of the shards its {MANIFEST} names exists "
+                               f"({', '.join(sorted(split_of))})")
     net = backbones.load_backbone(backbone, weights)
     features_fn = net.features_function(jit_compile=jit_compile)
     os.makedirs(out_dir, exist_ok=True)
     fingerprint = {"backbone": net.name, "feature_dim": net.feature_dim,
                    "weights": os.path.abspath(weights) if weights else None}
-    manifest = _load_manifest(in_dir, out_dir, fingerprint)
+    manifest, previous = _load_manifest(in_dir, out_dir, fingerprint)
+    features_contract = check_faces(in_dir, shards, net, weights)
+    manifest[contract.KEY] = features_contract.to_dict()
     manifest_path = os.path.join(out_dir, MANIFEST)
     summary = Summary(0, 0, 0, 0, 0, 0, 0, 0, 0.0, manifest_path)
     start = time.time()
-    bar = tqdm.tqdm(unit="frame", desc=f"features ({net.name})", disable=not progress)
-    for name in shards:
-        final = os.path.join(out_dir, name)
-        if os.path.exists(final):
-            summary.shards_skipped += 1
+    atomic.remove_leftovers(out_dir)  # Temporary shards of a killed run.
+    # What an output depends on besides its input shard: backbone, D, weights (by content,
+    # in the contract) and the faces' contract.
+    settings = hashlib.sha1(json.dumps({"fingerprint": fingerprint, "contract": manifest.get(
+        contract.KEY)}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    done, todo = {}, []
+    for name in sorted(split_of):
+        in_path = os.path.join(in_dir, name)
+        if name not in shards:
+            _fail(manifest, summary, name, in_path, "missing (named by the input manifest)")
             continue
+        ident = _input_identity(in_path, (previous.get(name) or {}).get("input"))
+        old = previous.get(name) or {}
+        if (old.get("settings") == settings and (old.get("input") or {}).get("sha256")
+                == ident["sha256"] and os.path.exists(os.path.join(out_dir, name))):
+            done[name] = dict(old, input=ident)
+            summary.shards_skipped += 1
+        else:
+            todo.append((name, ident))
+    # Publish only outputs that match their inputs, then delete every other output shard of
+    # ours (superseded names, stale contents): a reader of `files` never meets either.
+    _publish(manifest, manifest_path, done, by_split)
+    for name in sorted(os.listdir(out_dir)):
+        if name in done or not name.endswith(".tfrecord") or name.startswith("."):
+            continue
+        if name in previous or name in split_of or _SHARD_RE.match(name):
+            os.remove(os.path.join(out_dir, name))
+            if name not in split_of:
+                summary.removed.append(name)
+    bar = tqdm.tqdm(unit="frame", desc=f"features ({net.name})", disable=not progress)
+    for name, ident in todo:
+        in_path, final = os.path.join(in_dir, name), os.path.join(out_dir, name)
         stats = {"videos": 0, "frames": 0, "faces": 0, "bad_frames": 0, "failed": []}
-        tmp = os.path.join(out_dir, f".{name}.{os.getpid()}.tmp")
         shard_start = time.time()
         try:
-            with tf.io.TFRecordWriter(tmp) as writer:
-                for raw in tf.data.TFRecordDataset(
-                        os.path.join(in_dir, name)).as_numpy_iterator():
-                    record = _convert(raw, os.path.join(in_dir, name), net, features_fn,
-                                      batch_size, stats)
+            with atomic.path(final) as tmp, tf.io.TFRecordWriter(tmp) as writer:
+                for raw in tf.data.TFRecordDataset(in_path).as_numpy_iterator():
+                    record = _convert(raw, in_path, net, features_fn, batch_size, stats)
                     if record is not None:
                         writer.write(record)
                     bar.update(stats.pop("_last_frames", 0))
-        except tf.errors.DataLossError as e:  # A truncated or corrupt shard: skip, report.
-            os.remove(tmp)
-            manifest["features"].setdefault("failed_shards", {})[name] = e.message
-            _write_json_atomic(manifest_path, manifest)
-            summary.failed_shards += 1
+        except (tf.errors.DataLossError, tf.errors.NotFoundError) as e:
+            # A truncated, corrupt or vanished shard: skipped, named, its split checked below.
+            _fail(manifest, summary, name, in_path,
+                  "unreadable, truncated or corrupt: " + e.message.splitlines()[0][:200])
+            _publish(manifest, manifest_path, done, by_split)
             continue
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
-        os.replace(tmp, final)
-        stats["seconds"] = round(time.time() - shard_start, 3)
-        manifest["features"]["shards"][name] = stats
-        _write_json_atomic(manifest_path, manifest)
+        stats.update(seconds=round(time.time() - shard_start, 3), input=ident,
+                     settings=settings)
+        done[name] = stats
+        _publish(manifest, manifest_path, done, by_split)
         summary.shards_written += 1
         for key in ("videos", "frames", "faces", "bad_frames"):
             setattr(summary, key, getattr(summary, key) + stats[key])
         summary.failed_videos += len(stats["failed"])
     bar.close()
-    if not os.path.exists(manifest_path):
-        _write_json_atomic(manifest_path, manifest)
     summary.seconds = time.time() - start
+    lost = [split for split, names in by_split.items() if not any(n in done for n in names)]
+    if lost:
+        raise errors.UserError(
+            "; ".join(f"split {split} has no usable input shard left, no {split} features "
+                      f"written" for split in lost) + ": " + "; ".join(summary.problems))
     return summary
+
+
+def _fail(manifest: dict, summary: Summary, name: str, in_path: str, reason: str) -> None:
+    manifest["features"]["failed_shards"][name] = reason
+    summary.failed_shards += 1
+    summary.problems.append(f"{in_path}: skipped, {reason}")
+
+
+def _publish(manifest: dict, path: str, done: dict, by_split: Dict[str, List[str]]) -> None:
+    """Writes the manifest with `files` = the finished, current output shards per split."""
+    manifest["features"]["shards"] = dict(sorted(done.items()))
+    manifest["files"] = {split: [n for n in names if n in done]
+                         for split, names in by_split.items()}
+    _write_json_atomic(path, manifest)

@@ -3,17 +3,20 @@
 Layout of `out_dir`:
 
     out_dir/
-      train-00000-of-00004.tfrecord ...   final shards (written as `.<name>.tmp`, then renamed)
+      train-00000-of-00004.tfrecord ...   final shards (written as `.<name>.<pid>.tmp`, renamed)
       manifest.json                       one entry per video + totals (written atomically)
       .work/parts/<key>.tfrecord          the records of one finished video
       .work/parts/<key>.json              its manifest entry, written last: the "done" marker
       .work/progress/<key>                frames decoded so far (for the progress display)
 
-A video counts as done only when its `.json` exists and was made with the same processing
-options (`fingerprint`); everything is written under a temporary name and renamed with
-`os.replace`, so a killed run leaves no half file under a final name and a re-run simply
-redoes the unfinished videos. Shards are a deterministic function of the done parts: video j
-(in sorted item order) of a split goes to shard j mod N, its chunks in order.
+A video counts as done only when its `.json` exists and was made from the same inputs with the
+same processing options (its `fingerprint`: options, absolute paths, the video's size and
+mtime, the label files' content; `video_records.input_fingerprint`); everything is written
+under a temporary name and renamed (`ast_net.atomic`), so a killed run leaves no half file
+under a final name (only `.<name>.<pid>.tmp` leftovers, which `remove_leftovers` deletes on
+the next run) and a re-run simply redoes the unfinished or changed videos. Shards are a
+deterministic function of the done parts: video j (in sorted item order) of a split goes to
+shard j mod N, its chunks in order.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import pathlib
 import re
 from typing import Dict, Iterable, Iterator, List, Optional
@@ -59,6 +61,25 @@ def progress_path(out_dir, key: str) -> pathlib.Path:
 
 def shard_name(split: str, index: int, num_shards: int) -> str:
     return f"{split}-{index:05d}-of-{num_shards:05d}.tfrecord"
+
+
+def file_sha256(path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def remove_leftovers(out_dir) -> List[str]:
+    """Deletes the temporary files a killed run left in `out_dir` and `.work/`; returns them."""
+    removed = []
+    for folder in (pathlib.Path(out_dir), work_dir(out_dir) / "parts",
+                   work_dir(out_dir) / "progress"):
+        if folder.is_dir():
+            removed += atomic.remove_leftovers(str(folder))
+    return removed
 
 
 def write_text_atomic(path, text: str) -> None:

@@ -7,8 +7,12 @@
 
 Writes `{split}-00000-of-000NN.tfrecord` shards (one SequenceExample per video chunk, schema in
 `ast_net/data/schema.py`) and `manifest.json` (per video: status, frames, faces, labels,
-length mismatches). Re-running resumes: finished videos are skipped. Layouts, flags and
-figures: BUILD.md, section Preparing videos. The work itself is `prepare_videos_lib.prepare_videos`.
+length mismatches; and the preprocessing contract, `ast_net/contract.py`, that later stages
+carry and check). With no flags the faces suit the default backbone (64 px mini_xception).
+Re-running resumes: videos finished from the same inputs with the same options are skipped
+(an edited label file, a replaced video or another --root is redone); each video that failed
+or has no face is listed with its reason. Layouts, flags and figures: BUILD.md, section
+Preparing videos. The work itself is `prepare_videos_lib.prepare_videos`.
 """
 
 import logging
@@ -19,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is impor
 from absl import flags  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402
 
-from ast_net import errors  # noqa: E402
+from ast_net import contract, errors  # noqa: E402
 from ast_net.data import layouts  # noqa: E402
 
 _DATASET = flags.DEFINE_enum(
@@ -33,15 +37,25 @@ _OUT_DIR = flags.DEFINE_string(
 _SPLITS = flags.DEFINE_list(
     "splits", [], "Only these splits (train, dev, test, all; 'devel' is accepted for dev). "
     "Empty: every split found.")
+_BACKBONE = flags.DEFINE_enum(
+    "backbone", contract.DEFAULT_BACKBONE, list(contract.INPUT_SIZES),
+    "Attribute CNN the faces are prepared for: it sets the default --face_size (its input "
+    "size: 64 for mini_xception, 224 for vgg16); ast-net-extract-features refuses faces of "
+    "another size than its backbone's input.")
 _FACE_SIZE = flags.DEFINE_integer(
-    "face_size", 224, "Side S of the S x S aligned face crops: 224 for VGG16, 64 for the "
-    "FER2013 mini-Xception.")
+    "face_size", 0, "Side S of the S x S aligned face crops; 0: the --backbone's input size "
+    "(64 for the default FER2013 mini-Xception, 224 for VGG16).")
 _DETECT_EVERY = flags.DEFINE_integer(
-    "detect_every", 10, "Run full MTCNN detection every k frames (and whenever the face is "
-    "lost); frames in between are tracked by refining the previous box. 1: detect on every "
-    "frame.")
+    "detect_every", contract.DEFAULT_DETECT_EVERY, "Run full MTCNN detection every k frames "
+    "(and whenever the face is lost); frames in between are tracked by refining the previous "
+    "box. 1: detect on every frame.")
+_REFINE_EVERY = flags.DEFINE_integer(
+    "refine_every", contract.DEFAULT_REFINE_EVERY, "Track (O-Net refinement) every k-th "
+    "frame and hold the boxes in between (1: every frame). Recorded in the preprocessing "
+    "contract; ast-net-predict uses the same value.")
 _MIN_FACE_SIZE = flags.DEFINE_integer(
-    "min_face_size", 40, "Smallest face, in pixels, the detector looks for.")
+    "min_face_size", contract.DEFAULT_MIN_FACE_SIZE,
+    "Smallest face, in pixels, the detector looks for.")
 _CHUNK_FRAMES = flags.DEFINE_integer(
     "chunk_frames", 3000, "Frames per record: longer videos are written as several records "
     "of this many frames, which keeps memory bounded on hour-long videos.")
@@ -68,9 +82,14 @@ _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar of videos a
 
 @errors.report_user_errors
 def main(argv):
-    if not flags.FLAGS["verbosity"].present:  # Keep the progress bar readable.
+    quiet = not flags.FLAGS["verbosity"].present
+    if quiet:  # Keep the progress bar readable; --verbosity=0 shows everything.
         absl_logging.set_verbosity(absl_logging.WARNING)
         logging.getLogger("apache_beam").setLevel(logging.WARNING)
+        # Log records of the worker processes, forwarded by Beam (start-up chatter; a video's
+        # failure is listed at the end anyway): errors only.
+        logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(
+            logging.ERROR)
     for name, flag in (("dataset", _DATASET), ("root", _ROOT), ("out_dir", _OUT_DIR)):
         if not flag.value:
             raise errors.UserError(f"--{name} is required")
@@ -78,7 +97,13 @@ def main(argv):
     # `--root=~/data` (the shell leaves `~` after `--flag=` alone): find_items and
     # prepare_videos expand it.
     layouts.find_items(_DATASET.value, _ROOT.value, _SPLITS.value or None)
-    from pipelines import prepare_videos_lib, video_records
+    root_logger, level = logging.getLogger(), logging.getLogger().level
+    if quiet:  # Importing Beam warns "apitools not found ..." on the root logger.
+        root_logger.setLevel(logging.ERROR)
+    try:
+        from pipelines import prepare_videos_lib, video_records
+    finally:
+        root_logger.setLevel(level)
     config = prepare_videos_lib.Config(
         dataset=_DATASET.value, root=_ROOT.value, out_dir=_OUT_DIR.value,
         splits=tuple(_SPLITS.value),
@@ -86,19 +111,19 @@ def main(argv):
             face_size=_FACE_SIZE.value, detect_every=_DETECT_EVERY.value,
             min_face_size=_MIN_FACE_SIZE.value, chunk_frames=_CHUNK_FRAMES.value,
             jpeg_quality=_JPEG_QUALITY.value, resample=_RESAMPLE.value,
-            max_gap_s=_MAX_GAP_S.value),
+            max_gap_s=_MAX_GAP_S.value, refine_every=_REFINE_EVERY.value,
+            backbone=_BACKBONE.value),
         num_shards=_NUM_SHARDS.value, runner=_RUNNER.value,
         direct_num_workers=_DIRECT_NUM_WORKERS.value, beam_args=tuple(argv[1:]),
         progress=_PROGRESS.value)
     summary = prepare_videos_lib.prepare_videos(config)
     print(summary.line(), flush=True)
+    for video_id, status, reason in summary.problems:  # Cached results of a re-run too.
+        print(f"{status}: {video_id}: {reason}", flush=True)
     if summary.videos and not summary.ok:
         raise errors.UserError(
             f"none of the {summary.videos} videos could be processed ({summary.failed} failed, "
-            f"{summary.no_face} with no face): reasons in {summary.manifest_path}")
-    if summary.failed:
-        print(f"{summary.failed} video(s) failed: reasons in {summary.manifest_path}",
-              flush=True)
+            f"{summary.no_face} with no face): reasons above and in {summary.manifest_path}")
 
 
 def run():

@@ -18,12 +18,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import time
 from typing import Callable, List, Optional
 
 import numpy as np
 
-from ast_net import errors
+from ast_net import contract, errors
 from ast_net.data import labels, layouts, schema
 from ast_net.faces import video_faces
 from pipelines import manifest
@@ -35,21 +36,68 @@ STATUS_OK, STATUS_FAILED, STATUS_NO_FACE = "ok", "failed", "no_face"
 class Options:
     """Processing options of every video; they make up the parts' fingerprint."""
 
-    face_size: int = 224
-    detect_every: int = 10
-    min_face_size: int = 40
+    face_size: int = 0  # 0: the input size of `backbone` (`resolved`).
+    detect_every: int = contract.DEFAULT_DETECT_EVERY
+    min_face_size: int = contract.DEFAULT_MIN_FACE_SIZE
     chunk_frames: int = 3000
     jpeg_quality: int = 90
     resample: str = "linear"
     max_gap_s: Optional[float] = None
+    refine_every: int = contract.DEFAULT_REFINE_EVERY
+    backbone: str = contract.DEFAULT_BACKBONE  # Only decides the default face size.
+
+    def resolved(self) -> "Options":
+        """These options with `face_size` 0 replaced by the backbone's input size (so a
+        flag-free run and an explicit `--face_size=64` share one fingerprint and contract)."""
+        if self.face_size:
+            return self
+        return dataclasses.replace(self, face_size=contract.default_face_size(self.backbone))
+
+    def to_contract(self, max_faces: Optional[int] = 1) -> contract.Contract:
+        """The preprocessing contract of faces prepared with these options."""
+        opts = self.resolved()
+        return contract.faces_contract(
+            opts.face_size, min_face_size=opts.min_face_size, detect_every=opts.detect_every,
+            refine_every=opts.refine_every, max_faces=max_faces, jpeg_quality=opts.jpeg_quality)
 
     def fingerprint(self) -> str:
         text = json.dumps(dataclasses.asdict(self), sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
-def base_entry(item: layouts.Item, options: Options) -> dict:
-    """The manifest entry of an item before processing."""
+def input_files(item: layouts.Item) -> dict:
+    """{absolute path: identity} of every input file of `item`: the video by size and
+    mtime_ns (re-reading a long video on every run would cost more than it saves), each label
+    file by the SHA-256 of its content (small, and an edit may keep size and mtime)."""
+    files = {}
+    paths = [(item.video_path, False)] if item.video_path else []
+    paths += [(p, True) for _, p in sorted(item.label_paths.items())]
+    for path, by_content in paths:
+        path = os.path.abspath(os.path.expanduser(path))
+        try:
+            if by_content:
+                files[path] = {"sha256": manifest.file_sha256(path)}
+            else:
+                st = os.stat(path)
+                files[path] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+        except OSError as e:
+            files[path] = {"error": e.strerror or type(e).__name__}
+    return files
+
+
+def input_fingerprint(item: layouts.Item, options: Options) -> str:
+    """What a cached per-video result is keyed on: the processing options, the item (split,
+    subject, face, problem, ...) and its input files (`input_files`, absolute paths). A changed
+    label file, a replaced video or another `--root` changes it, so that video is redone."""
+    text = json.dumps({"options": options.resolved().fingerprint(),
+                       "item": dataclasses.asdict(item), "files": input_files(item)},
+                      sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def base_entry(item: layouts.Item, options: Options, fingerprint: Optional[str] = None) -> dict:
+    """The manifest entry of an item before processing (`fingerprint`: `input_fingerprint`,
+    computed before the inputs are read, so an input edited meanwhile is redone next run)."""
     return {
         "video_id": item.video_id, "split": item.split, "subject": item.subject,
         "dataset": item.dataset, "video_path": item.video_path, "face": item.face,
@@ -57,7 +105,8 @@ def base_entry(item: layouts.Item, options: Options) -> dict:
         "fps": 0.0, "frames": 0, "declared_frames": 0, "width": 0, "height": 0,
         "frames_with_face": 0, "labelled_frames": 0, "usable_frames": 0,
         "length_mismatch": 0, "video_frames_past_labels": 0, "label_samples_past_video": 0,
-        "chunks": 0, "seconds": 0.0, "fingerprint": options.fingerprint(),
+        "chunks": 0, "seconds": 0.0,
+        "fingerprint": fingerprint or input_fingerprint(item, options),
         "key": manifest.item_key(item.video_id),
     }
 
@@ -100,9 +149,14 @@ class FacePicker:
 
 
 def process_item(item: layouts.Item, options: Options, out_dir, detector=None,
-                 on_frames: Optional[Callable[[int], None]] = None) -> dict:
-    """Processes one item into its part file; returns (and saves) its manifest entry."""
-    entry = base_entry(item, options)
+                 on_frames: Optional[Callable[[int], None]] = None,
+                 fingerprint: Optional[str] = None) -> dict:
+    """Processes one item into its part file; returns (and saves) its manifest entry.
+
+    `fingerprint`: the item's `input_fingerprint` as the caller computed it (else now).
+    """
+    options = options.resolved()
+    entry = base_entry(item, options, fingerprint)
     start = time.time()
     if item.problem:
         entry["reason"] = item.problem
@@ -129,7 +183,7 @@ def _process(item, options, out_dir, detector, on_frames, entry) -> None:
     frames = video_faces.iter_video_faces(
         item.video_path, face_size=options.face_size, detect_every=options.detect_every,
         min_face_size=options.min_face_size, detector=detector,
-        max_faces=2 if item.face else 1)
+        max_faces=2 if item.face else 1, refine_every=options.refine_every)
     info = frames.info
     entry.update(fps=float(info.fps), declared_frames=int(info.num_frames),
                  width=int(info.width), height=int(info.height))

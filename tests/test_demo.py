@@ -45,9 +45,10 @@ def test_demo_runs_end_to_end_then_resumes(tmp_path):
 
     # The CC table of step 5, both dimensions, with scores that are correlations.
     assert "AST-Net on synthetic face videos, test split" in out
-    assert re.search(r"^dimension +Max CC +Min CC +Mean CC +Mean CCC +videos$", out, re.M), out
+    assert re.search(r"^dimension +Max CC +Min CC +Mean CC +Mean CCC +Pooled CCC +RMSE +videos$",
+                     out, re.M), out
     for dim in ("valence", "arousal"):
-        row = re.search(rf"^{dim} +(\S+) +(\S+) +(\S+) +(\S+) +1$", out, re.M)
+        row = re.search(rf"^{dim} +(\S+) +(\S+) +(\S+) +(\S+) +\S+ +\S+ +1$", out, re.M)
         assert row, out
         max_cc, min_cc, mean_cc, mean_ccc = map(float, row.groups())
         assert -1 <= min_cc <= mean_cc <= max_cc <= 1 and -1 <= mean_ccc <= 1, row.group(0)

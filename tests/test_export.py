@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from tensorflow.core.protobuf import saved_model_pb2
 
-from ast_net import errors, export_lib, train_lib
+from ast_net import errors, export_lib, inference_heads, train_lib
 from ast_net import workdir as workdir_lib
 from ast_net.configs import debug
 
@@ -100,10 +100,18 @@ def clips_and_reference(workdir, tmp_path_factory):
         faces = inputs[key]
         feats = backbone.features(faces.reshape((-1,) + faces.shape[2:])).numpy()
         feats = feats.reshape(faces.shape[:2] + (-1,))
-        expected[key] = temporal(feats * FEATURE_SCALE).numpy()
+        expected[key] = np.clip(temporal(feats * FEATURE_SCALE).numpy(), -1.0, 1.0)
         if key == "faces64":
             inputs["features"] = feats
             expected["features"] = expected[key]
+    # 40 consecutive frames (more than N·Δt = 30 of the debug config): what ast-net-predict's
+    # streaming head gives each frame, phases merged and clipped, is what video_features gives.
+    video = rng.normal(size=(1, 40, 128)).astype(np.float32)
+    head = inference_heads.TemporalHead(temporal, 10, 3, feature_scale=FEATURE_SCALE,
+                                        merge=True, value_range=(-1.0, 1.0))
+    inputs["video"] = video
+    expected["video"] = np.concatenate(
+        head.step_batch([(t, t / 25.0, [0], video[0, t][None]) for t in range(40)]))[None]
     folder = tmp_path_factory.mktemp("clips")
     for key, value in inputs.items():
         np.save(folder / f"{key}.npy", value)
@@ -119,7 +127,7 @@ _SERVE = textwrap.dedent("""
     model_dir, folder = sys.argv[1:]
     model = tf.saved_model.load(model_dir)
     calls = {"serving_default": ("faces", "faces64"), "faces": ("faces", "faces80"),
-             "features": ("features", "features")}
+             "features": ("features", "features"), "video_features": ("video_features", "video")}
     out = {}
     for signature, (name, array) in calls.items():
         fn = model.signatures[signature]
@@ -138,13 +146,16 @@ def test_fresh_tensorflow_process_matches_keras(exported, clips_and_reference):
     proc = subprocess.run([PY, "-c", _SERVE, result.path, folder], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "served ['faces', 'features', 'serving_default']" in proc.stdout
+    assert ("served ['faces', 'features', 'serving_default', 'video_faces', 'video_features']"
+            in proc.stdout)
     served = np.load(os.path.join(folder, "served.npz"))
     assert served["serving_default"].shape == (2, 10, 2)
     assert served["faces"].shape == (1, 7, 2)
     np.testing.assert_allclose(served["serving_default"], expected["faces64"], atol=1e-5)
     np.testing.assert_allclose(served["faces"], expected["faces80"], atol=1e-5)
     np.testing.assert_allclose(served["features"], expected["features"], atol=1e-5)
+    assert served["video_features"].shape == (1, 40, 2)
+    np.testing.assert_allclose(served["video_features"], expected["video"], atol=1e-5)
     # Not a trivially constant model: the outputs vary across frames and clips.
     assert np.ptp(expected["faces64"][..., 0]) > 1e-4 and np.ptp(expected["faces64"][..., 1]) > 1e-4
 
@@ -152,7 +163,8 @@ def test_fresh_tensorflow_process_matches_keras(exported, clips_and_reference):
 def test_layout_metadata_and_saved_model_cli(exported):
     export_dir, result = exported
     assert result.version == 1 and "1" in _versions(export_dir)
-    assert result.signatures == ("serving_default", "faces", "features")
+    assert result.signatures == ("serving_default", "faces", "features", "video_faces",
+                                 "video_features")
     for part in ("saved_model.pb", "variables/variables.index", export_lib.METADATA):
         assert os.path.isfile(os.path.join(result.path, part)), part
     with open(os.path.join(result.path, export_lib.METADATA)) as f:
@@ -160,6 +172,7 @@ def test_layout_metadata_and_saved_model_cli(exported):
     assert (meta["step"], meta["backbone"], meta["feature_dim"], meta["face_size"]) == (
         2, "mini_xception", 128, 64)
     assert meta["feature_scale"] == FEATURE_SCALE and meta["default_signature"] == "faces"
+    assert meta["merge_phases"] is True and meta["label_range"] == [-1.0, 1.0]
 
     proc = subprocess.run([SAVED_MODEL_CLI, "show", "--dir", result.path, "--all"],
                           capture_output=True, text=True, timeout=300)
@@ -170,8 +183,13 @@ def test_layout_metadata_and_saved_model_cli(exported):
         default.index("(-1, -1, -1, -1, 3)")
     features = text.split("signature_def['features']:")[1].split("signature_def[")[0]
     assert "inputs['features']" in features and "(-1, -1, 128)" in features
+    video = text.split("signature_def['video_features']:")[1].split("signature_def[")[0]
+    assert "inputs['video_features']" in video and "(-1, -1, 128)" in video
+    video_faces = text.split("signature_def['video_faces']:")[1].split("signature_def[")[0]
+    assert "inputs['video_faces']" in video_faces and "(-1, -1, -1, -1, 3)" in video_faces
     for name in ("valence", "arousal"):
         assert f"outputs['{name}']" in default and f"outputs['{name}']" in features
+        assert f"outputs['{name}']" in video
 
 
 def test_killed_export_leaves_no_version_and_reexport_adds_one(workdir, exported):
@@ -199,14 +217,14 @@ def test_killed_export_leaves_no_version_and_reexport_adds_one(workdir, exported
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     assert f"as {os.path.join(export_dir, new)} (version {new})" in out
-    assert "serving_default (= features), features" in out
+    assert "serving_default (= features), features, video_features" in out
     assert "left from an interrupted export" in err
     assert _versions(export_dir) == versions + [new]
     proto = saved_model_pb2.SavedModel.FromString(
         open(os.path.join(export_dir, new, "saved_model.pb"), "rb").read())
     signatures = proto.meta_graphs[0].signature_def
-    assert sorted(k for k in signatures if not k.startswith("__")) == ["features",
-                                                                       "serving_default"]
+    assert sorted(k for k in signatures if not k.startswith("__")) == [
+        "features", "serving_default", "video_features"]
     default = signatures["serving_default"]
     assert list(default.inputs) == ["features"] and sorted(default.outputs) == ["arousal",
                                                                                   "valence"]
@@ -226,7 +244,7 @@ def test_bad_input_is_one_line_and_exit_2(workdir, tmp_path):
                               "--backbone_weights", str(tmp_path / "missing.hdf5"), env=env),
     }
     expected = {"not a workdir": "not an ast-net-train work directory",
-                "no weights": "missing.hdf5: no such mini-Xception model file"}
+                "no weights": "missing.hdf5: cannot read the weights file"}
     for name, proc in runs.items():
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 2, (name, err[-2000:])

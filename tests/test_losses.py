@@ -266,3 +266,94 @@ def test_xla_compiled_matches_hand_values_and_gradients():
     grad = grad.numpy()
     assert np.all(np.isfinite(grad)) and np.all(grad[MASK == 0] == 0.0)
 
+
+
+def _ccc_loss_numpy(g, y, mask):
+    """1 − CCC per dimension over the valid frames of the whole batch, averaged over dims."""
+    keep = (np.asarray(mask) > 0) & np.all(np.isfinite(g), axis=-1)
+    out = []
+    for d in range(g.shape[-1]):
+        x, z = g[..., d][keep].astype(np.float64), y[..., d][keep].astype(np.float64)
+        c = np.cov(x, z, bias=True)
+        out.append(1 - 2 * c[0, 1] / (c[0, 0] + c[1, 1] + (x.mean() - z.mean()) ** 2))
+    return float(np.mean(out))
+
+
+def test_ccc_label_loss_by_hand():
+    # Valence of the shared example's clips A pooled (8 frames):
+    #   g = 0 1 2 4 0 0 0 0 (mean 7/8), y = 1 1 3 3 1 0 1 0 (mean 10/8)
+    # Perfect prediction: 0 per dim. y = 2·mean − g (mirrored about the mean: same mean and
+    # variance, cov = −var): CCC −1, loss 2. y = −g: CCC = −2 var / (2 var + 4 mean²).
+    g = tf.constant(G_A)
+    assert losses.ccc_label_loss(g, g).numpy() == pytest.approx(0.0, abs=1e-6)
+    mirrored = np.array([7 / 4, 2.0], np.float32) - G_A  # means 7/8 and 1
+    assert losses.ccc_label_loss(G_A, mirrored).numpy() == pytest.approx(2.0, abs=1e-6)
+    # y = g + 1 (shift only): var g + var y + 1 = 2 var g + 1, cov = var g per dim.
+    # valence var = mean(g²) − mean² = (1+4+16)/8 − 49/64 = 21/8 − 49/64 = 119/64
+    # arousal g = 0 2 2 0 1 1 1 1 (mean 1): var = (1+1+1+1)/8 = 0.5
+    v_var, a_var = 119 / 64, 0.5
+    expected = np.mean([1 - 2 * v_var / (2 * v_var + 1), 1 - 2 * a_var / (2 * a_var + 1)])
+    negated = np.mean([1 + 2 * v_var / (2 * v_var + 4 * (7 / 8) ** 2),
+                       1 + 2 * a_var / (2 * a_var + 4)])
+    assert losses.ccc_label_loss(G_A, -G_A).numpy() == pytest.approx(negated, rel=1e-5)
+    assert losses.ccc_label_loss(G_A, G_A + 1).numpy() == pytest.approx(expected, rel=1e-5)
+    assert losses.ccc_label_loss(G_A, Y_A).numpy() == pytest.approx(
+        _ccc_loss_numpy(G_A, Y_A, np.ones(G_A.shape[:2])), rel=1e-5)
+
+
+def test_ccc_label_loss_masks_match_numpy_and_leak_nothing():
+    rng = np.random.default_rng(3)
+    g = rng.normal(size=(3, 7, 2)).astype(np.float32)
+    y = (0.5 * g + rng.normal(0.3, 0.5, size=g.shape)).astype(np.float32)
+    mask = (rng.random((3, 7)) > 0.35).astype(np.float32)
+    mask[2] = 0.0  # A clip with no valid frame.
+    expected = _ccc_loss_numpy(g, y, mask)
+    g_bad, y_bad = g.copy(), y.copy()
+    g_bad[mask == 0] = np.nan
+    y_bad[mask == 0] = HUGE
+    y_var = tf.Variable(y_bad)
+    with tf.GradientTape() as tape:
+        loss = losses.ccc_label_loss(g_bad, y_var, mask)
+    grad = tape.gradient(loss, y_var).numpy()
+    assert loss.numpy() == pytest.approx(expected, rel=1e-5)
+    assert np.all(np.isfinite(grad)) and np.all(grad[mask == 0] == 0.0)
+    assert np.any(grad[mask > 0] != 0.0)
+    # NaN labels alone mark frames invalid; a batch without a valid frame gives 0.
+    assert losses.ccc_label_loss(g_bad, y_bad).numpy() == pytest.approx(expected, rel=1e-5)
+    assert losses.ccc_label_loss(g, y, np.zeros((3, 7))).numpy() == 0.0
+
+
+def test_composite_with_ccc_label():
+    cfg = _config(label="ccc", trend_weight=0.0, local_weight=0.0, global_weight=0.0,
+                  siamese_weight=0.0)
+    total, terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, config=cfg)
+    ones = np.ones(G_A.shape[:2])
+    expected = _ccc_loss_numpy(G_A, Y_A, ones) + _ccc_loss_numpy(G_B, Y_B, ones)
+    assert terms["label"].numpy() == pytest.approx(expected, rel=1e-5)
+    assert total.numpy() == pytest.approx(expected, rel=1e-5)
+    _, mse_terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, config=_config(label="mse"))
+    _, paper_terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, config=_config())
+    assert mse_terms["label"].numpy() == paper_terms["label"].numpy()  # missing = "mse"
+    with pytest.raises(errors.UserError, match="config.loss.label: expected one of"):
+        losses.composite_loss(G_A, Y_A, G_B, Y_B, config=_config(label="l1"))
+
+
+def test_ccc_label_loss_under_xla_matches_eager():
+    rng = np.random.default_rng(4)
+    g = rng.normal(size=(4, 6, 2)).astype(np.float32)
+    y = rng.normal(size=(4, 6, 2)).astype(np.float32)
+    mask = (rng.random((4, 6)) > 0.3).astype(np.float32)
+
+    @tf.function(jit_compile=True)
+    def compiled(y_pred):
+        with tf.GradientTape() as tape:
+            tape.watch(y_pred)
+            loss = losses.ccc_label_loss(g, y_pred, mask)
+        return loss, tape.gradient(loss, y_pred)
+
+    loss, grad = compiled(tf.constant(y))
+    assert loss.numpy() == pytest.approx(_ccc_loss_numpy(g, y, mask), rel=1e-5)
+    y_var = tf.Variable(y)
+    with tf.GradientTape() as tape:
+        eager = losses.ccc_label_loss(g, y_var, mask)
+    np.testing.assert_allclose(grad.numpy(), tape.gradient(eager, y_var).numpy(), atol=1e-6)

@@ -90,14 +90,16 @@ def test_sigint_midway_exits_0_with_a_well_formed_csv(tmp_path):
     assert status is not None, rest
     assert code == 0, rest
     assert "stopped: interrupted (Ctrl-C)" in rest and "Traceback" not in rest
-    csv_path = tmp_path / "WolfgangLanger_Pexels.csv"
-    data = pd.read_csv(csv_path)
+    # The session's own CSV: <source name>-<UTC start>.csv (see tests/faults for why).
+    names = os.listdir(tmp_path)
+    assert len(names) == 1 and re.fullmatch(r"WolfgangLanger_Pexels-\d{8}T\d{6}Z\.csv",
+                                            names[0]), names  # No temporary file left.
+    data = pd.read_csv(tmp_path / names[0])
     assert tuple(data.columns) == predict_lib.CSV_COLUMNS
     n = len(data)
     assert 0 < n < 472  # Stopped midway.
     assert list(data["frame"]) == list(range(n))  # --nopace: every frame, none dropped.
     assert (data["timestamp_s"] - data["frame"] / 23.976).abs().max() < 1e-3
-    assert not (tmp_path / "WolfgangLanger_Pexels.csv.part").exists()
 
 
 def test_out_that_is_an_existing_file_is_one_line(tmp_path):
@@ -145,7 +147,7 @@ def test_ctrl_c_during_warmup_leaves_no_partial_csv(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         realtime_lib.run_realtime(sample_media.path("single_face.mp4"), str(tmp_path / "live"),
                                   pace=False)
-    assert os.listdir(tmp_path / "live") == []  # Neither single_face.csv nor its .part.
+    assert os.listdir(tmp_path / "live") == []  # Neither the CSV nor its temporary file.
 
 
 class _RecordingScreen(realtime_lib._Display):

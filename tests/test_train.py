@@ -61,7 +61,8 @@ def test_train_learns_logs_and_evaluates(trained):
 
     per_video, summary, csv_path = evaluate_lib.evaluate_workdir(wd, "test")
     rows = pd.read_csv(csv_path)
-    assert list(rows.columns) == ["video", "dimension", "CC", "CCC", "RMSE", "frames"]
+    assert list(rows.columns) == ["video", "dimension", "CC", "CCC", "RMSE", "frames",
+                                  "CC undefined"]
     assert len(rows) == 3 * 2
     # Mean CC in the table is the mean of the per-video CCs written to the CSV.
     val = rows[rows.dimension == "valence"]["CC"]

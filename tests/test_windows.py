@@ -44,3 +44,46 @@ def test_predict_video_passthrough_and_history():
     j = np.arange(num_frames) // step  # position of each frame in its phase sequence
     assert np.all(hist >= np.minimum(j, n // 2))
     assert np.all(hist <= n - 1)
+
+
+def test_predict_video_merges_phases_and_clips_when_asked():
+    # Δt = 2, N = 3, 8 frames; predict_fn returns each window's first feature dim as both
+    # outputs. Even frames carry 1.3 + t/100, odd frames -0.3: the raw values are a saw-tooth.
+    feats = np.array([[1.3 + t / 100 if t % 2 == 0 else -0.3] for t in range(8)], np.float32)
+    echo = lambda b: np.repeat(b, 2, axis=-1)  # noqa: E731
+    raw = windows.predict_video(echo, feats, 3, 2)
+    np.testing.assert_allclose(raw[:, 0], feats[:, 0], atol=1e-7)
+    clipped = windows.predict_video(echo, feats, 3, 2, value_range=(-1.0, 1.0))
+    np.testing.assert_allclose(clipped[:, 0], [1, -0.3, 1, -0.3, 1, -0.3, 1, -0.3], atol=1e-7)
+    merged = windows.predict_video(echo, feats, 3, 2, merge=True, value_range=(-1.0, 1.0))
+    # Frame 0: 1.3 -> clipped to 1; frame t >= 1: (even value + -0.3) / 2, e.g. frame 1:
+    # (1.3 - 0.3) / 2 = 0.5, frame 2: (1.32 - 0.3) / 2 = 0.51, frame 7: (1.36 - 0.3) / 2 = 0.53.
+    np.testing.assert_allclose(merged[:, 0], [1.0, 0.5, 0.51, 0.51, 0.52, 0.52, 0.53, 0.53],
+                               atol=1e-6)
+    np.testing.assert_array_equal(merged[:, 0], merged[:, 1])
+
+
+def test_streaming_equivalent_by_hand():
+    # T = 7, N = 4, Δt = 1: one phase, windows start at 0 (frames 0-3), 2 (keeps 4, 5) and 3
+    # (keeps 5, 6; overwrites 5). Frames 4 and 5 come from windows starting at 2 and 3, while the
+    # streaming head's windows for them start at 4 - 3 = 1 and 5 - 3 = 2: they differ. Frame 6:
+    # both start at 3.
+    np.testing.assert_array_equal(windows.streaming_equivalent(7, 4, 1),
+                                  [1, 1, 1, 1, 0, 0, 1])
+    # Merged over 2 frames, frame 6 also needs frame 5.
+    np.testing.assert_array_equal(windows.streaming_equivalent(7, 4, 1, merge_width=2),
+                                  [1, 1, 1, 1, 0, 0, 0])
+
+
+def test_streaming_equivalent_matches_where_the_windows_start():
+    # predict_fn returns each window's first feature (= the frame index where it starts), so
+    # predict_video's value of a frame is the start of its window; the streaming head's window
+    # for frame t starts at max(t % Δt, t - (N - 1)Δt).
+    for num_frames, n, step in [(7, 4, 1), (37, 5, 3), (150, 8, 2), (20, 50, 10)]:
+        feats = np.arange(num_frames, dtype=np.float32)[:, None]
+        start = windows.predict_video(
+            lambda b: np.repeat(np.repeat(b[:, :1], b.shape[1], 1), 2, -1), feats, n, step)
+        t = np.arange(num_frames)
+        streaming = np.maximum(t % step, t - (n - 1) * step)
+        np.testing.assert_array_equal(windows.streaming_equivalent(num_frames, n, step),
+                                      start[:, 0] == streaming)

@@ -47,6 +47,9 @@ def get_config() -> ml_collections.ConfigDict:
     config.loss.siamese_weight = 1000.0  # λ
     config.loss.num_intervals = 5        # M
     config.loss.trend_normalizer = "2N"  # "2N" (paper) or "2(N-1)".
+    # Label term: "mse" (the paper, 1/(2N) Σ‖g − y‖²) or "ccc" (1 − CCC per dimension over
+    # every valid frame of the batch pooled, averaged over dims; see ast_net/losses.py).
+    config.loss.label = "mse"
     # Steps trained on the label loss alone before the other terms join (not in the paper;
     # without it the sign-blind range terms can lock a dimension anti-correlated).
     config.loss.warmup_steps = 300
@@ -62,4 +65,16 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.jit_compile = False     # XLA; set True on GPU.
     config.train.distribute = "auto"     # "auto" | "none" | "mirrored"
     config.train.eval_batch_size = 64
+    # Dev score that picks checkpoints/best/ (kept besides the latest; `--step=best`): "mean_cc"
+    # (mean over valence and arousal of the per-video mean CC), "mean_ccc", or "" (none).
+    config.train.best_metric = "mean_cc"
+    config.train.log_every = 10          # Steps between TensorBoard train scalars.
+    config.train.eval_loss_batches = 50  # Dev batches of twin clips for the dev loss terms
+    #                                      (a fixed, seeded sample; 0 = every dev clip).
+
+    # How per-frame outputs are formed (evaluate, predict, realtime and the export alike; see
+    # ast_net/windows.py, merge_phases).
+    config.output = ml_collections.ConfigDict()
+    config.output.merge_phases = True        # Causal mean of the last Δt frames (one per phase).
+    config.output.label_range = (-1.0, 1.0)  # Outputs are clipped to it (the labels' range).
     return config

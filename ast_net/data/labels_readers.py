@@ -12,7 +12,8 @@ Each reader takes the exact on-disk format and returns a `labels.LabelTrack`:
 - Aff-Wild2 text: header `valence,arousal`, line i = frame i, `-5` unlabelled (frame-indexed).
 - SEWA CSV: `;`, no header, `instance_name;timestamp;arousal;valence;liking`, 100 ms step.
 - Generic CSV: header with `frame` (frame-indexed) or `time` (seconds) plus `valence` and
-  `arousal`, separated by `,`, `;` or tabs.
+  `arousal`, separated by `,`, `;` or tabs; the header may be a `# ` comment line (as
+  `numpy.savetxt(..., header=...)` writes it), and other `#` lines are comments.
 
 Bad content raises `errors.UserError("<file>, line <n>: expected ..., got ...")`.
 """
@@ -210,10 +211,9 @@ _FRAME_NAMES = ("frame", "frame_index", "frame_id")
 _GENERIC_TIME_NAMES = ("time", "timestamp", "time_s", "seconds")
 
 
-def read_generic_csv(path) -> labels.LabelTrack:
-    """A CSV with `frame` or `time`, `valence`, `arousal` columns (any order, extra ignored)."""
-    lines = labels.read_lines(path)
-    head_no, head = lines[0]
+def _generic_header(head: str):
+    """(delimiter, lower-case column names, frame column, time column) of a header line;
+    None when it lacks `frame`/`time`, `valence` or `arousal`."""
     delim = ";" if head.count(";") > head.count(",") else ","
     if "\t" in head and head.count("\t") > head.count(delim):
         delim = "\t"
@@ -222,13 +222,39 @@ def read_generic_csv(path) -> labels.LabelTrack:
     time_col = next((names.index(n) for n in _GENERIC_TIME_NAMES if n in names), None)
     if (frame_col is None and time_col is None) or "valence" not in names \
             or "arousal" not in names:
+        return None
+    return delim, names, frame_col, time_col
+
+
+def read_generic_csv(path) -> labels.LabelTrack:
+    """A CSV with `frame` or `time`, `valence`, `arousal` columns (any order, extra ignored).
+
+    The header may be written as a comment, `# time,arousal,valence`, as
+    `numpy.savetxt(..., header=..., delimiter=",")` writes it: lines starting with `#` are
+    comments, and the last comment line naming the columns is the header when the first other
+    line does not.
+    """
+    lines = labels.read_lines(path)
+    comments = [(n, ln.strip()[1:]) for n, ln in lines if ln.strip().startswith("#")]
+    rows = [(n, ln) for n, ln in lines if not ln.strip().startswith("#")]
+    header = _generic_header(rows[0][1]) if rows else None
+    if header is not None:
+        rows = rows[1:]
+    else:
+        header = next((h for h in (_generic_header(text) for _, text in reversed(comments))
+                       if h is not None), None)
+    if header is None:
+        first_no, first = lines[0]
         raise errors.UserError(
-            f"{path}, line {head_no}: expected a header with 'frame' or 'time', 'valence' and "
-            f"'arousal' columns, got {head.strip()!r}")
+            f"{path}, line {first_no}: expected a header with 'frame' or 'time', 'valence' and "
+            f"'arousal' columns (or such a '# ...' comment line), got {first.strip()!r}")
+    delim, names, frame_col, time_col = header
+    if not rows:
+        raise errors.UserError(f"{path}: expected data rows after the header, found none")
     key_col = frame_col if frame_col is not None else time_col
     v_col, a_col = names.index("valence"), names.index("arousal")
     keys, val, aro, linenos = [], [], [], []
-    for lineno, line in lines[1:]:
+    for lineno, line in rows:
         if not line.strip():
             raise errors.UserError(f"{path}, line {lineno}: expected a data row, got a blank line")
         fields = labels.split_fields(line, delim)

@@ -20,20 +20,31 @@ AVEC 2012 layout (`avec2012`; the synthetic-video generator writes exactly this)
   Only file names matter: a label file is any `labels_continuous_{split}{NNN}_{dim}.dat`
   (split train|devel|test, NNN three digits, dim arousal|expectancy|power|valence; no header,
   one float per line, line i = frame i at 49.979 fps); a video is any video file whose stem
-  contains `{split}{NNN}` (or `{split}_{NNN}`, `{split}-{NNN}`; not preceded by a letter, not
-  followed by a digit). They pair by (split, NNN); id `avec2012/{split}{NNN}` with the original
-  split word, e.g. `avec2012/devel003` (record split `dev`); subject = `{split}{NNN}`. A video
-  without label files is kept unlabelled; labels without a video, or only one of
-  arousal/valence, become failed items; two videos for one session raise UserError.
+  contains `{split}{NNN}`, also with words between them as in the release's
+  `train_video001.avi` / `devel_video001.avi` (`{split}_{NNN}`, `{split}-video-{NNN}`; not
+  preceded by a letter, not followed by a digit). The release names test videos `tests_`
+  (`tests_video001.avi`) while their labels say `test` (`labels_continuous_test001_...`):
+  `tests` is the test split. They pair by (split, NNN); id `avec2012/{split}{NNN}` with the
+  labels' split word, e.g. `avec2012/devel003` (record split `dev`), `avec2012/test001`;
+  subject = `{split}{NNN}`. A video without label files is kept unlabelled; labels without a
+  video, or only one of arousal/valence, become failed items; two videos for one session raise
+  UserError.
 
 RECOLA (`recola`): `recordings_video/{train,dev,test}_{N}.mp4` with
 `ratings_gold_standard/{arousal,valence}/{stem}.arff`, or the original release's per-rater
-`{arousal,valence}/{stem}.csv` (any folder named `arousal` / `valence`; ARFF preferred).
-Aff-Wild2 (`affwild2`): every `*.txt` label file is an item, its video is the video file with
-the same stem once `_left` / `_right` is dropped (the side picks the face); split from the
-label folder (`Train_Set`, `Validation_Set`, `Test_Set`, train, val, dev, test). SEWA (`sewa`):
+`{arousal,valence}/{stem}.csv` (any folder named `arousal` / `valence`). Per dimension the
+rating is chosen by folder name, never by walk order: the ARFF under `ratings_gold_standard/`,
+else the only ARFF, else the only CSV; a same-named ARFF elsewhere
+(`ratings_individual/arousal/train_1.arff`) is ignored with a warning, and two candidates of
+one rank make the item failed. Aff-Wild2 (`affwild2`): every `*.txt` label file is an item,
+its video is the video file with the same stem once `_left` / `_right` is dropped (the side
+picks the face); split from the label folder (`Train_Set`, `Validation_Set`, `Test_Set`,
+train, val, dev, test). A video found in several folders (the older release's AU_Set /
+EXPR_Set / VA_Set or batch1 / batch2 copies) is one video: the copy under a `VA*` folder, else
+the first path in sorted order, is used and the choice logged. SEWA (`sewa`):
 `labels/{Train,Devel,Test}_NN.csv` + a video with the same stem anywhere. Generic (`csv`): a
-video and a same-stem `.csv` in one folder; split from the nearest train/dev/val/test folder.
+video and a same-stem `.csv` in one folder (its header may be a `# ` comment line, as
+`numpy.savetxt` writes it); split from the nearest train/dev/val/test folder.
 """
 
 from __future__ import annotations
@@ -44,6 +55,8 @@ import os
 import pathlib
 import re
 from typing import Dict, Iterable, List, Optional
+
+from absl import logging
 
 from ast_net import errors
 from ast_net.data import labels, labels_readers
@@ -57,7 +70,7 @@ _SPLIT_WORDS = {
     "train": "train", "training": "train", "train_set": "train", "trainset": "train",
     "dev": "dev", "devel": "dev", "development": "dev", "val": "dev", "valid": "dev",
     "validation": "dev", "validation_set": "dev", "dev_set": "dev",
-    "test": "test", "testing": "test", "test_set": "test", "testset": "test",
+    "test": "test", "tests": "test", "testing": "test", "test_set": "test", "testset": "test",
 }
 
 
@@ -160,9 +173,13 @@ def find_items(dataset: str, root, splits: Optional[Iterable[str]] = None) -> Li
 
 
 _AVEC_LABEL = re.compile(
-    r"^labels_continuous_(train|devel|test)(\d{3})_(arousal|expectancy|power|valence)\.dat$",
+    r"^labels_continuous_(train|devel|tests?)(\d{3})_(arousal|expectancy|power|valence)\.dat$",
     re.IGNORECASE)
-_AVEC_VIDEO = re.compile(r"(?<![a-z])(train|devel|test)[_-]?(\d{3})(?!\d)", re.IGNORECASE)
+# The split word, any `_word` / `-word` between it and the session number (`train_video001`),
+# then three digits; `tests` is the release's video prefix of the test split.
+_AVEC_VIDEO = re.compile(r"(?<![a-z])(train|devel|tests?)(?:[_-][a-z]+)*[_-]?(\d{3})(?!\d)",
+                         re.IGNORECASE)
+_AVEC_SPLIT_WORD = {"train": "train", "devel": "devel", "test": "test", "tests": "test"}
 
 
 def _avec2012(root, files) -> List[Item]:
@@ -170,13 +187,14 @@ def _avec2012(root, files) -> List[Item]:
     for f in files:
         m = _AVEC_LABEL.match(f.name)
         if m:
-            labels_by[(m.group(1).lower(), m.group(2))][m.group(3).lower()] = str(f)
+            key = (_AVEC_SPLIT_WORD[m.group(1).lower()], m.group(2))
+            labels_by[key][m.group(3).lower()] = str(f)
     videos: Dict[tuple, pathlib.Path] = {}
     for v in _videos(files):
         m = _AVEC_VIDEO.search(v.stem)
         if not m:
             continue
-        key = (m.group(1).lower(), m.group(2))
+        key = (_AVEC_SPLIT_WORD[m.group(1).lower()], m.group(2))
         if key in videos:
             raise errors.UserError(
                 f"{root}: expected one video per session, found two for {key[0]}{key[1]}: "
@@ -212,35 +230,90 @@ def _split_from_parents(path: pathlib.Path, root: pathlib.Path) -> str:
     return "all"
 
 
+_GOLD_FOLDER = "ratings_gold_standard"
+
+
 def _recola(root, files) -> List[Item]:
-    ratings: Dict[str, Dict[str, Dict[str, str]]] = collections.defaultdict(
-        lambda: collections.defaultdict(dict))
+    found: Dict[str, Dict[str, List[pathlib.Path]]] = collections.defaultdict(
+        lambda: collections.defaultdict(list))
     for f in files:
         dim = f.parent.name.lower()
         if dim in ("arousal", "valence") and f.suffix.lower() in (".arff", ".csv"):
-            ratings[f.stem.lower()][dim][f.suffix.lower()] = str(f)
+            found[f.stem.lower()][dim].append(f)
     videos = _by_stem(_videos(files), root)
     items = []
-    for stem in sorted(set(ratings) | set(videos)):
-        dims = ratings.get(stem, {})
-        paths, problem = {}, ""
+    for stem in sorted(set(found) | set(videos)):
+        dims = found.get(stem, {})
+        name = videos[stem].stem if stem in videos else next(iter(dims.values()))[0].stem
+        paths, problems = {}, []
         for d in ("arousal", "valence"):
             if d in dims:
-                paths[d] = dims[d].get(".arff") or dims[d][".csv"]
-        name = videos[stem].stem if stem in videos else pathlib.Path(next(iter(
-            next(iter(dims.values())).values()))).stem
+                chosen, problem = _recola_rating(root, dims[d], d, name)
+                if chosen:
+                    paths[d] = chosen
+                else:
+                    problems.append(problem)
         if stem not in videos:
-            problem = f"no video file found for {name} (ratings {sorted(dims)})"
-        elif paths and len(paths) < 2:
-            problem = f"no {'valence' if 'arousal' in paths else 'arousal'} rating for {name}"
+            problems.insert(0, f"no video file found for {name} (ratings {sorted(dims)})")
+        elif dims and not problems and len(paths) < 2:
+            problems.append(f"no {'valence' if 'arousal' in paths else 'arousal'} rating for "
+                            f"{name}")
         items.append(Item("recola", f"recola/{name}", _split_from_prefix(name), name,
                           str(videos[stem]) if stem in videos else None,
-                          paths if len(paths) == 2 else {}, "recola", "", problem))
+                          paths if len(paths) == 2 else {}, "recola", "", "; ".join(problems)))
     return items
 
 
+def _recola_rating(root, paths: List[pathlib.Path], dim: str, name: str):
+    """The one rating file of a dimension, chosen by folder name, never by walk order:
+    an ARFF under `ratings_gold_standard/`, else the only ARFF, else the only CSV.
+
+    Returns (path, "") or ("", why none could be chosen). Other ARFF files of the same name
+    (`ratings_individual/arousal/train_1.arff`) are logged as ignored.
+    """
+    arff = sorted(p for p in paths if p.suffix.lower() == ".arff")
+    gold = [p for p in arff
+            if _GOLD_FOLDER in (q.lower() for q in p.relative_to(root).parts[:-1])]
+    csvs = sorted(p for p in paths if p.suffix.lower() == ".csv")
+    for group, what in ((gold, f"ARFF under {_GOLD_FOLDER}/"), (arff, "ARFF"), (csvs, "CSV")):
+        if len(group) > 1:
+            return "", (f"{len(group)} {dim} {what} files for {name}, expected one: "
+                        f"{', '.join(str(p) for p in group)}")
+        if group:
+            chosen = group[0]
+            break
+    for p in arff:
+        if p != chosen:
+            logging.warning("recola: ignoring %s: the %s gold standard of %s is %s", p, dim,
+                            name, chosen)
+    return str(chosen), ""
+
+
+def _affwild2_videos(root, files) -> Dict[str, pathlib.Path]:
+    """Video per lower-case stem. The older release holds some videos in several folders
+    (AU_Set / EXPR_Set / VA_Set, batch1 / batch2): one video, the copy under a VA folder
+    preferred, then the first path in sorted order; the choice is logged."""
+    copies: Dict[str, List[pathlib.Path]] = collections.defaultdict(list)
+    for v in _videos(files):
+        copies[v.stem.lower()].append(v)
+
+    def preference(path: pathlib.Path):
+        rel = path.relative_to(root)
+        in_va = any(q.lower() == "va" or q.lower().startswith("va_") for q in rel.parts[:-1])
+        return (not in_va, rel.as_posix())
+
+    out = {}
+    for key, paths in copies.items():
+        paths = sorted(paths, key=preference)
+        out[key] = paths[0]
+        if len(paths) > 1:
+            logging.info("affwild2: video %s is in %d folders; using %s, not %s", paths[0].stem,
+                         len(paths), paths[0], ", ".join(str(p) for p in paths[1:]))
+    return out
+
+
 def _affwild2(root, files) -> List[Item]:
-    videos = _by_stem(_videos(files), root)
+    videos = _affwild2_videos(root, files)
     items = []
     for f in files:
         if f.suffix.lower() != ".txt" or not _is_affwild2_file(f):

@@ -1,8 +1,11 @@
 """Decoding of feature TFRecords: file discovery, validation with clear errors, parsing.
 
 The decoder turns a serialized SequenceExample into tensors (`parse_feature_record`); the clip
-sampler (`ast_net.data.clips`) and evaluation build on it. Files are `{split}-*.tfrecord` in a
-data directory. Before any tf.data graph runs, `validate_files` reads the first record of every
+sampler (`ast_net.data.clips`) and evaluation build on it. The files of a split are the ones
+the data directory's `manifest.json` names under `files` ({split: [names]}, written by
+ast-net-extract-features and ast-net-synthetic), so shards of an older run left beside them are
+never mixed in; a directory without such a manifest is read as every `{split}-*.tfrecord`.
+Before any tf.data graph runs, `validate_files` reads the first record of every
 file in plain Python so a missing key or a wrong file type is reported as one line naming the
 file and the key, not as a TensorFlow stack trace. A bad record further into a file shows up
 when tf.data parses it; every reader of whole files (`iter_videos`, the clip checks, training)
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import glob
+import json
 import os
 from typing import Iterator, List, Optional
 
@@ -24,15 +28,50 @@ import tensorflow as tf
 from ast_net import errors
 from ast_net.data import schema
 
+MANIFEST = "manifest.json"
+
+
+def manifest_files(data_dir: str) -> Optional[dict]:
+    """{split: [file names]} that `data_dir/manifest.json` names under `files`, or None when
+    there is no manifest or it names no files (then readers fall back to the glob)."""
+    path = os.path.join(data_dir, MANIFEST)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            files = json.load(f).get("files")
+    except (OSError, ValueError) as e:
+        raise errors.UserError(f"{path}: not a readable JSON manifest ({e})") from None
+    except AttributeError:
+        return None
+    if not isinstance(files, dict):
+        return None
+    return {str(split): [str(n) for n in names] for split, names in files.items()
+            if isinstance(names, list)}
+
 
 def list_files(data_dir: str, split: str) -> List[str]:
-    """Sorted `{split}-*.tfrecord` files of `data_dir`; UserError if there are none."""
+    """The `split` files of `data_dir`: those its manifest names (`manifest_files`), else the
+    sorted `{split}-*.tfrecord`; UserError if there are none or a named one is missing."""
     if not data_dir:
         raise errors.UserError("config.data.data_dir is empty: expected a directory of "
                                "{split}-*.tfrecord feature records")
     if not os.path.isdir(data_dir):
         raise errors.UserError(f"{data_dir}: directory not found (expected feature TFRecords "
                                f"named {split}-00000-of-000NN.tfrecord)")
+    named = manifest_files(data_dir)
+    if named is not None:
+        files = [os.path.join(data_dir, n) for n in named.get(split, [])]
+        if not files:
+            raise errors.UserError(
+                f"{os.path.join(data_dir, MANIFEST)}: names no {split} files (it lists "
+                f"{', '.join(f'{s}: {len(n)}' for s, n in sorted(named.items())) or 'none'}); "
+                f"a split whose every input shard failed has no features")
+        missing = [f for f in files if not os.path.exists(f)]
+        if missing:
+            raise errors.UserError(f"{missing[0]}: named by {MANIFEST} but missing (re-run "
+                                   "ast-net-extract-features or ast-net-synthetic)")
+        return files
     files = sorted(glob.glob(os.path.join(data_dir, f"{split}-*.tfrecord")))
     if not files:
         raise errors.UserError(f"{data_dir}: no {split}-*.tfrecord files (expected feature "

@@ -192,7 +192,7 @@ class FrameReader:
     def __next__(self) -> Frame:
         if self.finished:
             raise StopIteration
-        rgb = self._queue.get() if self._queue is not None else self._decoder.next_rgb()
+        rgb = self._next_queued() if self._queue is not None else self._decoder.next_rgb()
         if rgb is None:
             self._finish()
             raise StopIteration
@@ -200,6 +200,19 @@ class FrameReader:
         self._next_index += 1
         self.frames_read += 1
         return index, index / self.info.fps, rgb
+
+    def _next_queued(self) -> np.ndarray | None:
+        """The next prefetched frame; None at the end of the stream or once `close()` ran (a
+        consumer in another thread never blocks forever on a closed reader)."""
+        while True:
+            try:
+                return self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set() or not self._thread.is_alive():
+                    try:
+                        return self._queue.get_nowait()
+                    except queue.Empty:
+                        return None
 
     def _finish(self) -> None:
         self.finished = True
@@ -230,6 +243,18 @@ class FrameReader:
             self.close()
         except Exception:  # noqa: BLE001 - interpreter shutdown.
             pass
+
+
+def quiet_ffmpeg() -> None:
+    """Keeps FFmpeg's and OpenCV's own log lines (`[mov,mp4,... @ 0x...] moov atom not found`,
+    `[ WARN:0@...] ...`) off stderr: our errors already say what went wrong, in one line.
+
+    For binaries' `main()`: it changes process-wide state, and FFmpeg reads
+    `OPENCV_FFMPEG_LOGLEVEL` once, when OpenCV first opens a video, so call it before that. A
+    value the user set in the environment (to debug a file) is kept.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 
 def _seek(capture: cv2.VideoCapture, start: int) -> None:

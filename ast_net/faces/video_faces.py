@@ -1,7 +1,9 @@
 """Video -> per-frame tracked, eye-aligned faces: what the TFRecord pipeline and the predictor eat.
 
 `iter_video_faces(path)` decodes the video (`video.iter_frames`, prefetched in a thread), runs
-the `FaceTracker` (full MTCNN every `detect_every` frames, O-Net refinement in between) and
+the `FaceTracker` through `HeldTracker` (full MTCNN every `detect_every` frames, O-Net
+refinement in between, every `refine_every`-th frame; the predictor's engine uses the same
+`HeldTracker`, so both cut the same crops from the same video and settings) and
 aligns every tracked face to an S x S crop (`align.align_face` on MTCNN's eye centres). It
 yields one `FrameFaces` per decoded frame, also for frames without a face (`faces == []`), so
 frame indices and timestamps are never dropped. The returned iterator carries the `VideoInfo`
@@ -79,18 +81,62 @@ def align_tracked(rgb, tracked: Iterable[tracker_lib.TrackedFace],
     return results
 
 
+class HeldTracker:
+    """The face stage's tracking, shared by prepare-videos (`VideoFaces`) and the predictor
+    (`inference.Engine`), so that the same video and settings give the same boxes and crops.
+
+    The `FaceTracker` runs on every `refine_every`-th frame (O-Net refinement, full MTCNN
+    every `detect_every` frames or when a face is lost); on the frames between, the last boxes
+    and landmarks are held (the crop is still cut from the new frame). The tracker's own
+    period is scaled so a full detection still comes about every `detect_every` frames.
+    With `refine_every=1` every frame is tracked (the default of both tools, see
+    `ast_net.contract`).
+    """
+
+    def __init__(self, detector, *, detect_every: int, refine_every: int = 1,
+                 max_faces=None):
+        if detect_every < 1 or refine_every < 1:
+            raise ValueError(f"detect_every and refine_every must be >= 1, got {detect_every} "
+                             f"and {refine_every}")
+        self.detector = detector
+        self.detect_every = int(detect_every)
+        self.refine_every = int(refine_every)
+        self.max_faces = max_faces
+        self.reset()
+
+    def reset(self) -> None:
+        """A new video: a new tracker (ids from 0 again), nothing held."""
+        period = max(1, -(-self.detect_every // self.refine_every))  # ceil
+        self.tracker = tracker_lib.FaceTracker(self.detector, detect_every=period,
+                                               max_faces=self.max_faces)
+        self._held: list[tracker_lib.TrackedFace] = []
+        self._frames_seen = 0
+
+    @property
+    def stats(self) -> dict:
+        return self.tracker.stats
+
+    def update(self, rgb) -> tuple[list[tracker_lib.TrackedFace], bool]:
+        """(tracked faces of this frame, whether they were refreshed on it); frame order."""
+        refresh = self._frames_seen % self.refine_every == 0
+        if refresh:
+            self._held = self.tracker.update(rgb)
+        self._frames_seen += 1
+        return self._held, refresh
+
+
 class VideoFaces:
     """Iterator of `FrameFaces` over one video; see `iter_video_faces`."""
 
     def __init__(self, path, *, face_size=224, detect_every=10, min_face_size=40,
-                 detector=None, max_faces=None, start=0, prefetch=4):
+                 detector=None, max_faces=None, start=0, prefetch=4, refine_every=1):
         self.face_size = int(face_size)
         self.frames = video_lib.iter_frames(path, start, prefetch=prefetch)
         self.info = self.frames.info
         if detector is None:
             detector = detector_lib.MtcnnDetector(min_face_size=min_face_size)
-        self.tracker = tracker_lib.FaceTracker(detector, detect_every=detect_every,
-                                               max_faces=max_faces)
+        self.tracker = HeldTracker(detector, detect_every=detect_every,
+                                   refine_every=refine_every, max_faces=max_faces)
 
     @property
     def truncated(self) -> bool:
@@ -109,7 +155,11 @@ class VideoFaces:
 
     def __next__(self) -> FrameFaces:
         index, timestamp, rgb = next(self.frames)
-        faces = align_tracked(rgb, self.tracker.update(rgb), self.face_size)
+        tracked, refreshed = self.tracker.update(rgb)
+        faces = align_tracked(rgb, tracked, self.face_size)
+        if not refreshed:  # Held boxes: not detected on this frame.
+            for f in faces:
+                f.detected = False
         return FrameFaces(index=index, timestamp=timestamp, faces=faces)
 
     def close(self) -> None:
@@ -123,7 +173,7 @@ class VideoFaces:
 
 
 def iter_video_faces(path, *, face_size=224, detect_every=10, min_face_size=40, detector=None,
-                     max_faces=None, start=0, prefetch=4) -> VideoFaces:
+                     max_faces=None, start=0, prefetch=4, refine_every=1) -> VideoFaces:
     """Tracked, aligned faces of every frame of `path`.
 
     Args:
@@ -135,13 +185,14 @@ def iter_video_faces(path, *, face_size=224, detect_every=10, min_face_size=40, 
       max_faces: at most this many faces per frame (None = all).
       start: first frame index to decode.
       prefetch: frames decoded ahead in a background thread (0 = decode inline).
+      refine_every: track every k-th frame, holding boxes in between (`HeldTracker`).
 
     Raises:
       errors.UserError: the file cannot be opened as a video.
     """
     return VideoFaces(path, face_size=face_size, detect_every=detect_every,
                       min_face_size=min_face_size, detector=detector, max_faces=max_faces,
-                      start=start, prefetch=prefetch)
+                      start=start, prefetch=prefetch, refine_every=refine_every)
 
 
 def primary_track(frames: Iterable[FrameFaces]) -> int | None:

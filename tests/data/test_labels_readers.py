@@ -191,3 +191,27 @@ def test_generic_csv_errors(tmp_path):
     with pytest.raises(errors.UserError, match=r"f\.csv, line 3: expected a frame index"):
         labels_readers.read_generic_csv(
             _write(tmp_path, "f.csv", "frame,valence,arousal\n0,0,0\n1.5,0,0\n"))
+
+
+def test_generic_csv_header_as_a_comment(tmp_path):
+    # numpy.savetxt(..., header="made by hand\nframe,valence,arousal", delimiter=",", fmt=...)
+    path = _write(tmp_path, "c.csv", "# made by hand\n# frame,valence,arousal\n0,0.1,0.2\n"
+                                     "# a note between rows\n1,0.3,0.4\n")
+    track = labels_readers.read_generic_csv(path)
+    np.testing.assert_array_equal(track.frames, [0, 1])
+    np.testing.assert_allclose(track.valence, [0.1, 0.3])
+    np.testing.assert_allclose(track.arousal, [0.2, 0.4])
+    # A plain header after a comment line is the header; the comment stays a comment.
+    path = _write(tmp_path, "d.csv", "# exported 2026-12-04\ntime;valence;arousal\n0.0;1;2\n")
+    track = labels_readers.read_generic_csv(path)
+    np.testing.assert_allclose(track.times_s, [0.0])
+    np.testing.assert_allclose([track.valence[0], track.arousal[0]], [1.0, 2.0])
+
+
+def test_generic_csv_comment_header_errors(tmp_path):
+    with pytest.raises(errors.UserError, match=r"e\.csv, line 1: expected a header with 'frame' "
+                                               r"or 'time', 'valence' and 'arousal' columns \(or "
+                                               r"such a '# \.\.\.' comment line\), got '# x,y'"):
+        labels_readers.read_generic_csv(_write(tmp_path, "e.csv", "# x,y\n0,0\n"))
+    with pytest.raises(errors.UserError, match=r"n\.csv: expected data rows after the header"):
+        labels_readers.read_generic_csv(_write(tmp_path, "n.csv", "# frame,valence,arousal\n"))

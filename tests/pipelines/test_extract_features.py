@@ -128,7 +128,8 @@ def test_mini_xception_features_labels_masks_and_rerun(face_dir, tmp_path):
 
 
 def test_vgg16_backbone_from_a_weights_file(face_dir, tmp_path):
-    model = vgg_face.build_vgg16(input_size=32, fc_width=16, num_classes=7)
+    # Input 64 = the faces' size: extract-features refuses other sizes (ast_net/contract.py).
+    model = vgg_face.build_vgg16(input_size=64, fc_width=16, num_classes=7)
     weights = str(tmp_path / "vgg16_fer2013.h5")
     vgg_face.save_weights(model, weights, mean_bgr=vgg_face.MEAN_BGR_VGGFACE,
                           class_names=backbones.EMOTIONS)

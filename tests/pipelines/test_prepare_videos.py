@@ -221,16 +221,23 @@ def test_binary_killed_midway_then_rerun_gives_identical_shards(uninterrupted, a
     stdout, stderr = rerun.communicate(timeout=240)
     assert rerun.returncode == 0, stderr[-2000:]
     assert "6 videos: 2 ok, 1 with no face, 3 failed" in stdout
-    assert f"3 video(s) failed: reasons in {out / 'manifest.json'}" in stdout
+    # Each video that is not ok, with its reason (finished by the killed run or not).
+    listed = [line for line in stdout.splitlines() if line.startswith(("failed:", "no_face:"))]
+    assert [line.split(": ")[:2] for line in listed] == [
+        ["no_face", "avec2012/devel001"], ["failed", "avec2012/devel002"],
+        ["failed", "avec2012/devel003"], ["failed", "avec2012/test001"]]
+    assert "no video file" in listed[2] and "truncated" in listed[3]
     assert read_records(out) == read_records(out_a)
     # What a kill in the middle of writing leaves: a temporary part, never a final one. A
-    # third run ignores it, finds every video done (entries untouched), rewrites equal shards.
-    (parts / ".avec2012__train002-0.tfrecord.123.tmp").write_bytes(b"partial")
+    # third run removes it, finds every video done (entries untouched), rewrites equal shards.
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # A dead pid.
+    (parts / f".avec2012__train002-0.tfrecord.{gone}.tmp").write_bytes(b"partial")
     before = {p.name: p.stat().st_mtime_ns for p in parts.glob("*.json")}
     prepare_videos_lib.prepare_videos(config(avec_root, out))
     assert before == {p.name: p.stat().st_mtime_ns for p in parts.glob("*.json")}
     assert read_records(out) == read_records(out_a)
-    assert not list(out.glob(".*.tmp"))
+    assert not list(out.rglob(".*.tmp"))
 
 
 def test_binary_user_errors_are_one_line(tmp_path):
@@ -349,23 +356,52 @@ def test_black_frames_of_a_real_face_video_get_no_face_and_no_label(gap_run):
     assert crops[GAP_FACE == 1].mean(axis=(1, 2, 3)).min() > 40  # real face crops
 
 
-def test_two_beam_workers_and_tilde_paths_give_identical_shards(gap_root, gap_run):
-    """--direct_num_workers=2 (two worker processes) writes the same bytes as one worker; the
+def _children(tag):
+    """{pid: parent pid} of the live processes whose environment holds TEST_TAG=tag."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if f"TEST_TAG={tag}".encode() not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{pid}/stat") as f:
+                state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
+            if state != "Z":
+                found[int(pid)] = int(ppid)
+        except OSError:
+            pass
+    return found
+
+
+def test_two_beam_workers_and_tilde_paths_give_identical_shards(gap_root, gap_run, tmp_path):
+    """--direct_num_workers=2 (two worker processes, children of the driver, gone when it
+    ends) writes the same bytes as one worker, and Beam's noise stays off the output; the
     paths are given as `--root=~/...` (a shell does not expand `~` after `--flag=`)."""
     out1, _ = gap_run
     home = gap_root.parent
-    env = dict(os.environ, HOME=str(home))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.prepare_videos", "--progress=false", "--dataset=csv",
-         "--root=~/root", "--out_dir=~/out_two_workers", f"--face_size={SIZE}",
-         "--direct_num_workers=2"], cwd=REPO, env=env, capture_output=True, text=True,
-        timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    # Two SDK worker processes ran (each logs this once; Beam 2.77, pinned in setup.py).
-    assert proc.stderr.count("Python sdk harness starting") == 2
+    tag = f"two-workers-{os.getpid()}-{time.time()}"
+    env = dict(os.environ, HOME=str(home), TEST_TAG=tag)
+    with open(tmp_path / "stdout", "w") as out, open(tmp_path / "stderr", "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.prepare_videos", "--progress=false",
+             "--dataset=csv", "--root=~/root", "--out_dir=~/out_two_workers",
+             f"--face_size={SIZE}", "--direct_num_workers=2"], cwd=REPO, env=env, stdout=out,
+            stderr=err, text=True)
+        workers = set()
+        deadline = time.time() + 300
+        while proc.poll() is None and time.time() < deadline:
+            workers |= {pid for pid, ppid in _children(tag).items() if ppid == proc.pid}
+            time.sleep(0.2)
+        proc.wait(timeout=5)
+    stdout, stderr = (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert len(workers) == 2  # Two SDK worker processes, each the driver's own child ...
+    assert _children(tag) == {}  # ... and none outlives it.
+    for noise in ("apitools", "sdk harness", "semi_persistent", "Worker:", "INFO"):
+        assert noise not in stderr + stdout
     out2 = home / "out_two_workers"
     assert f"2 videos: 2 ok, 0 with no face, 0 failed; records dev: 1, train: 1; " \
-           f"manifest {out2 / 'manifest.json'}" in proc.stdout
+           f"manifest {out2 / 'manifest.json'}" in stdout
     assert json.loads((out2 / "manifest.json").read_text())["root"] == str(gap_root)
     shards = read_records(out2)
     assert sorted(shards) == ["dev-00000-of-00001.tfrecord", "train-00000-of-00001.tfrecord"]
