@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DEMO_DIR ?= demo_out
 FER_REQ := fer==25.10.3
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean mutation
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,15 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/train_speed.py
+
+# Mutation testing of the core modules (mutmut 3, about 30 min on 2 cores; not run in CI).
+# Works on copies under $(MUTATION_DIR), never on ./ast_net. One subset: make mutation
+# MUTATION_TARGETS=windows,losses (targets: see mutation/run.py). Report: BUILD.md.
+MUTATION_DIR ?= /tmp/mutrepo
+MUTATION_TARGETS ?=
+mutation: $(VENV)/.installed
+	$(PY) -m pip install --quiet 'mutmut==3.8.1'
+	$(PY) mutation/run.py --workdir=$(MUTATION_DIR) $(if $(MUTATION_TARGETS),--targets=$(MUTATION_TARGETS))
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

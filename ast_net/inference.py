@@ -25,15 +25,13 @@ dropped: they come out with `faces == []`.
 from __future__ import annotations
 
 import dataclasses
-import queue
-import threading
 import time
 from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
 from ast_net import contract as contract_lib
-from ast_net import errors, inference_heads, windows
+from ast_net import engine_options, errors, inference_heads, threads, windows
 from ast_net import workdir as workdir_lib
 from ast_net.faces import align as align_lib
 from ast_net.faces import detector as detector_lib
@@ -173,8 +171,10 @@ class Engine:
 
     # ----- stage 1: tracking and alignment -----------------------------------------------
 
-    def faces(self, index: int, timestamp: float, rgb, t_capture: float = 0.0) -> FaceFrame:
-        """Tracks and aligns the faces of one frame (call in frame order)."""
+    def faces(self, index: int, timestamp: float, rgb, t_capture: float = 0.0, *,
+              keep_image: Optional[bool] = None) -> FaceFrame:
+        """Tracks and aligns the faces of one frame (call in frame order); `keep_image`
+        overrides `keep_images` for this frame."""
         t0 = time.perf_counter()
         held, refresh = self.tracker.update(rgb)
         t1 = time.perf_counter()
@@ -190,7 +190,8 @@ class Engine:
         self.times.seconds["track"] += t1 - t0
         self.times.seconds["align"] += t2 - t1
         return FaceFrame(index=int(index), timestamp=float(timestamp), faces=crops,
-                         image=rgb if self.keep_images else None,
+                         image=rgb if (self.keep_images if keep_image is None
+                                       else keep_image) else None,
                          t_capture=t_capture or t0)
 
     # ----- stage 2: networks -------------------------------------------------------------
@@ -235,8 +236,8 @@ class Engine:
 
     # ----- the loop ----------------------------------------------------------------------
 
-    def run(self, frames: Iterable, *, threaded: bool = True,
-            greedy: bool = False) -> Iterator[FramePrediction]:
+    def run(self, frames: Iterable, *, threaded: bool = True, greedy: bool = False,
+            keep_images: Optional[bool] = None) -> Iterator[FramePrediction]:
         """Predictions for an iterable of `(index, timestamp_s, rgb[, t_capture])`, in order.
 
         Args:
@@ -244,25 +245,25 @@ class Engine:
           threaded: run the face stage in its own thread, overlapped with the networks.
           greedy: live mode: run the networks on whatever frames are ready (at most
             `batch_frames`) instead of waiting for a full batch; lowest latency.
+          keep_images: attach the RGB frames to this run's predictions (None: the engine's
+            `keep_images`); the engine itself is left as it is.
         """
         if not threaded:
             batch: list[FaceFrame] = []
             for item in frames:
-                batch.append(self.faces(*item))
+                batch.append(self.faces(*item, keep_image=keep_images))
                 if len(batch) >= self.batch_frames:
                     yield from self.predict_batch(batch)
                     batch = []
             if batch:
                 yield from self.predict_batch(batch)
             return
-        yield from _ThreadedRun(self, frames, greedy)
-
-
-_END = object()
+        yield from _ThreadedRun(self, frames, greedy, keep_images)
 
 
 class _ThreadedRun:
-    """Face stage in a worker thread feeding a bounded queue; networks in the caller's thread.
+    """Face stage in a worker thread feeding a bounded queue (`threads.Producer`); networks in
+    the caller's thread.
 
     The worker stops, and is joined, when the iteration ends: normally, by an error inside
     it, or when the caller closes the generator (`Engine.run(...).close()`). A caller whose own
@@ -272,68 +273,44 @@ class _ThreadedRun:
     TensorFlow when the interpreter exits aborts it (`Fatal Python error: Aborted`).
     """
 
-    def __init__(self, engine: Engine, frames: Iterable, greedy: bool):
+    def __init__(self, engine: Engine, frames: Iterable, greedy: bool,
+                 keep_images: Optional[bool] = None):
         self.engine = engine
         self.frames = frames
         self.greedy = greedy
-        self.queue: queue.Queue = queue.Queue(maxsize=2 * engine.batch_frames)
-        self.stop = threading.Event()
-        self.error: Optional[BaseException] = None
-        self.thread = threading.Thread(target=self._work, daemon=True, name="ast_net-faces")
+        self.keep_images = keep_images
+        self.worker = threads.Producer(self._faces(), maxsize=2 * engine.batch_frames,
+                                       name="ast_net-faces")
 
-    def _put(self, item) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _work(self) -> None:
-        try:
-            for item in self.frames:
-                if self.stop.is_set() or not self._put(self.engine.faces(*item)):
-                    return
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer thread.
-            self.error = e
-        finally:
-            self._put(_END)
-
-    def _get(self, block: bool):
-        while True:
-            try:
-                return self.queue.get(timeout=0.1) if block else self.queue.get_nowait()
-            except queue.Empty:
-                if not block:
-                    return None
-                if not self.thread.is_alive() and self.queue.empty():
-                    return _END
+    def _faces(self) -> Iterator[FaceFrame]:
+        for item in self.frames:
+            if self.worker.stopped.is_set():  # Before the work, not after it.
+                return
+            yield self.engine.faces(*item, keep_image=self.keep_images)
 
     def __iter__(self) -> Iterator[FramePrediction]:
-        self.thread.start()
+        self.worker.start()
         limit = self.engine.batch_frames
         try:
             done = False
             while not done:
-                item = self._get(block=True)
-                if item is _END:
+                item = self.worker.get(block=True)
+                if item is threads.END:
                     break
                 batch = [item]
                 while len(batch) < limit:
-                    item = self._get(block=not self.greedy)
+                    item = self.worker.get(block=not self.greedy)
                     if item is None:
                         break
-                    if item is _END:
+                    if item is threads.END:
                         done = True
                         break
                     batch.append(item)
                 yield from self.engine.predict_batch(batch)
-            if self.error is not None:
-                raise self.error
+            if self.worker.error is not None:
+                raise self.worker.error
         finally:
-            self.stop.set()
-            self.thread.join(timeout=10)
+            self.worker.stop(timeout=10)
 
 
 DEFAULT_SMOOTHING_S = 0.5  # Zero-shot EMA time constant.
@@ -388,42 +365,46 @@ def set_tf_threads(threads: int) -> bool:
     return True
 
 
-def load_engine(checkpoint: Optional[str] = None, *, backbone: Optional[str] = None,
-                backbone_weights: Optional[str] = None, smoothing_s: Optional[float] = None,
+def load_engine(checkpoint: Optional[str] = None,
+                options: Optional[engine_options.EngineOptions] = None, *,
                 jit_compile_lstm: bool = True, tf_threads: Optional[int] = None,
-                step: Optional[str] = None, **engine_kwargs) -> Engine:
+                **engine_kwargs) -> Engine:
     """An `Engine` for a checkpoint work directory (or the zero-shot default).
 
     Args:
       checkpoint: an `ast-net-train` work directory, or None for the zero-shot default.
-      backbone: CNN name; default: the checkpoint's, or mini_xception for zero-shot.
-      backbone_weights: weights file of the backbone (see `backbones.load_backbone`).
-      smoothing_s: zero-shot EMA time constant in seconds (default 0.5; 0 = none).
+      options: the user's settings (`engine_options.EngineOptions`: backbone, its weights,
+        smoothing, step, face and tracker settings, max_faces, batch_frames); fields given as
+        keyword arguments override it (validated once, there).
       jit_compile_lstm: XLA for the LSTM's full-length windows (see `TemporalHead`).
-      tf_threads: TF op threads if TF has not started yet (`set_tf_threads`); None = 1 for
-        mini_xception, TF's default for vgg16.
-      step: the checkpoint's step: "latest" (None), "best" or a number
-        (`workdir.resolve_checkpoint`).
-      **engine_kwargs: passed to `Engine` (batch_frames, max_faces, ...); face_size,
-        detect_every, refine_every and min_face_size (None or 0 = not given) default to the
-        checkpoint's preprocessing contract (`ast_net.contract`) and must agree with it.
+      tf_threads: TF op threads if TF has not started yet (`set_tf_threads`); None = the
+        backbone module's TF_THREADS (1 for mini_xception, TF's default for vgg16).
+      **engine_kwargs: `EngineOptions` fields, then the rest passed to `Engine`
+        (keep_images, keep_features, ...). face_size, detect_every, refine_every and
+        min_face_size (None or 0 = not given) default to the checkpoint's preprocessing
+        contract (`ast_net.contract`) and must agree with it.
 
     Raises:
-      errors.UserError: a bad checkpoint, or a flag that contradicts its contract (one line).
+      errors.UserError: a bad option, a bad checkpoint, or a flag that contradicts its
+        contract (one line).
     """
+    options = engine_options.EngineOptions.split(options, engine_kwargs)
     # The preprocessing contract decides the face stage: the checkpoint's values, the flags
     # only where they agree with it (`contract.resolve`: one error line otherwise).
     where = checkpoint or "zero-shot default"
     expected = contract_lib.of_workdir(checkpoint) if checkpoint else contract_lib.Contract()
-    run = contract_lib.resolve(expected, where, backbone=backbone, weights=backbone_weights,
-                               **{k: engine_kwargs.pop(k, None) for k in contract_lib.TRACKED})
+    run = contract_lib.resolve(expected, where, backbone=options.backbone,
+                               weights=options.backbone_weights,
+                               **{k: getattr(options, k) for k in contract_lib.TRACKED})
     if tf_threads is None:
-        tf_threads = 0 if run.backbone == "vgg16" else 1
+        tf_threads = backbones.get(run.backbone).TF_THREADS
     set_tf_threads(tf_threads)
-    head, _ = load_head(checkpoint, run.backbone, smoothing_s, jit_compile_lstm, step=step)
-    net = contract_lib.load_backbone(run, backbone_weights, where)
+    head, _ = load_head(checkpoint, run.backbone, options.smoothing_s, jit_compile_lstm,
+                        step=options.step)
+    net = contract_lib.load_backbone(run, options.backbone_weights, where)
     engine = Engine(net, head, face_size=run.face_size, detect_every=run.detect_every,
                     refine_every=run.refine_every, min_face_size=run.min_face_size,
+                    max_faces=options.max_faces, batch_frames=options.batch_frames,
                     **engine_kwargs)
     engine.contract = run
     return engine

@@ -4,8 +4,8 @@ Every term takes ground truth `g` and prediction `y` shaped `[batch, N, dims]` (
 valence, arousal) and an optional mask `[batch, N]` (float, int or bool; > 0 / True = valid).
 Squared norms sum over dims and every term is a mean over the clips of the batch:
 
-  label   1/(2N) Σ_i ‖g_i − y_i‖²                          (config.loss.label = "mse", paper)
-          or 1 − CCC, averaged over dims: see below        (config.loss.label = "ccc")
+  label   1/(2N) Σ_i ‖g_i − y_i‖²                          (label = "mse", paper)
+          or 1 − CCC, averaged over dims: see below        (label = "ccc")
   trend   Σ_{i=2..N} ‖(g_i − g_{i−1}) − (y_i − y_{i−1})‖² / (2N)   ("2N", the paper's eq. 3)
                                                       or / (2(N−1)) ("2(N-1)")
   local   1/(2M) Σ_k ‖range_k(g) − range_k(y)‖², interval k = clip frames
@@ -28,7 +28,7 @@ clip's values, so no inf or NaN is ever formed. Under `tf.distribute` each repli
 mean over its own clips (Keras' optimizer then scales by the replica count). Losses are
 computed in float32 (float64 when y_pred is float64).
 
-CCC label loss (`ccc_label_loss`, `config.loss.label = "ccc"`; not in the paper, the usual loss
+CCC label loss (`ccc_label_loss`, `label = "ccc"`; not in the paper, the usual loss
 of ABAW / Aff-Wild2 work): for each output dimension d, Lin's concordance correlation
 CCC_d = 2·cov(g, y) / (var(g) + var(y) + (ḡ − ȳ)²) is computed over ALL valid frames of ALL
 clips of the batch pooled together (one sequence of up to B·N frames per dimension, population
@@ -44,13 +44,17 @@ composite loss it takes the label term's place for each twin clip and is weighte
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import tensorflow as tf
 
 from ast_net import errors
 
-TERMS = ("label", "trend", "local", "global", "siamese")
+# The terms of the composite loss and the paper's weights (label 1, w1 = w2 = w3 = 10,
+# λ = 1000). A new term goes here: every consumer (the Siamese model's metrics, TensorBoard,
+# the config's `<term>_weight`, the ablation) iterates over TERMS.
+PAPER_WEIGHTS = {"label": 1.0, "trend": 10.0, "local": 10.0, "global": 10.0, "siamese": 1000.0}
+TERMS = tuple(PAPER_WEIGHTS)
 LABEL_LOSSES = ("mse", "ccc")
 TREND_NORMALIZERS = ("2N", "2(N-1)")
 
@@ -116,16 +120,14 @@ def ccc_label_loss(y_true, y_pred, mask=None) -> tf.Tensor:
 
 def _check_label(label: str) -> str:
     if label not in LABEL_LOSSES:
-        raise errors.UserError(
-            f"config.loss.label: expected one of {LABEL_LOSSES}, got {label!r}")
+        raise errors.UserError(f"label: expected one of {LABEL_LOSSES}, got {label!r}")
     return label
 
 
 def _check_normalizer(normalizer: str) -> None:
     if normalizer not in TREND_NORMALIZERS:
         raise errors.UserError(
-            f"config.loss.trend_normalizer: expected one of {TREND_NORMALIZERS}, "
-            f"got {normalizer!r}")
+            f"trend_normalizer: expected one of {TREND_NORMALIZERS}, got {normalizer!r}")
 
 
 def trend_loss(y_true, y_pred, mask=None, normalizer: str = "2N") -> tf.Tensor:
@@ -177,7 +179,7 @@ def _interval_membership(n: tf.Tensor, num_intervals: int) -> tf.Tensor:
 def _check_intervals(num_intervals) -> int:
     if isinstance(num_intervals, bool) or int(num_intervals) != num_intervals or num_intervals < 1:
         raise errors.UserError(
-            f"config.loss.num_intervals: expected a positive integer, got {num_intervals!r}")
+            f"num_intervals: expected a positive integer, got {num_intervals!r}")
     return int(num_intervals)
 
 
@@ -215,19 +217,6 @@ def siamese_loss(y_true_a, y_pred_a, y_true_b, y_pred_b, mask=None) -> tf.Tensor
     return _batch_mean(tf.math.divide_no_nan(tf.reduce_sum(sq, axis=-1), 2.0 * n), n > 0)
 
 
-def _field(config: Any, name: str):
-    if isinstance(config, dict):
-        return config[name]
-    return getattr(config, name)
-
-
-def _field_or(config: Any, name: str, default):
-    try:
-        return _field(config, name)
-    except (KeyError, AttributeError):
-        return default
-
-
 def _joint_mask(mask_a, mask_b):
     if mask_a is None:
         return mask_b
@@ -236,39 +225,47 @@ def _joint_mask(mask_a, mask_b):
     return tf.logical_and(_as_valid(mask_a), _as_valid(mask_b))
 
 
-def composite_loss(y_true_a, y_pred_a, y_true_b, y_pred_b, mask_a=None, mask_b=None,
-                   config: Optional[Any] = None) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+def _check_weights(weights: Optional[Mapping[str, float]]) -> Dict[str, float]:
+    unknown = sorted(set(weights or {}) - set(TERMS))
+    if unknown:
+        raise errors.UserError(f"weights: unknown loss term {unknown[0]!r}; expected terms "
+                               f"among {TERMS}")
+    return {t: float((weights or {}).get(t, PAPER_WEIGHTS[t])) for t in TERMS}
+
+
+def composite_loss(y_true_a, y_pred_a, y_true_b, y_pred_b, mask_a=None, mask_b=None, *,
+                   weights: Optional[Mapping[str, float]] = None, num_intervals: int = 5,
+                   trend_normalizer: str = "2N",
+                   label: str = "mse") -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
     """The paper's eq. 1: Σ_{c ∈ {A, B}} Prediction(c) + λ · Siamese(A, B).
 
     Prediction(c) = label_weight·label + w1·trend + w2·local + w3·global for twin clip c
     (paper: label weight 1, w1 = w2 = w3 = 10, λ = 1000); label is `label_loss` or, with
-    config `label = "ccc"`, `ccc_label_loss` (batch-pooled); both twin clips get a prediction
-    loss and the two are summed (not averaged). The Siamese term uses the joint mask
-    mask_a AND mask_b.
+    `label="ccc"`, `ccc_label_loss` (batch-pooled); both twin clips get a prediction loss and
+    the two are summed (not averaged). The Siamese term uses the joint mask mask_a AND mask_b.
+    The keyword defaults are the paper's loss with M = 5 (`ast_net/configs/default.py`, whose
+    `config.loss` the Siamese model passes in).
 
     Args:
       y_true_a, y_pred_a, y_true_b, y_pred_b: `[batch, N, dims]` of twin clips A and B.
       mask_a, mask_b: `[batch, N]` validity of A's and B's frames (None = all valid).
-      config: a ConfigDict (or dict) like `config.loss` of `ast_net/configs/default.py`:
-        label_weight, trend_weight, local_weight, global_weight, siamese_weight,
-        num_intervals, trend_normalizer, label ("mse" | "ccc"; missing = "mse"). None uses
-        that default config. A weight of 0
-        switches the term off: it is not computed at all.
+      weights: {term: weight} for terms of TERMS; a missing term has its PAPER_WEIGHTS weight.
+        A weight of 0 switches the term off: it is not computed at all.
+      num_intervals: M, the local term's intervals per clip.
+      trend_normalizer: "2N" (paper) or "2(N-1)".
+      label: "mse" (paper) or "ccc".
 
     Returns:
-      `(total, terms)`: `terms` maps "label", "trend", "local", "global", "siamese" to the
-      unweighted term (prediction terms summed over A and B; exactly 0.0 for a switched-off
-      term) and "total" to `total`.
+      `(total, terms)`: `terms` maps each name of TERMS to the unweighted term (prediction
+      terms summed over A and B; exactly 0.0 for a switched-off term) and "total" to `total`.
+    Raises:
+      errors.UserError: an unknown term, label loss or normalizer, or a bad num_intervals.
     """
-    if config is None:
-        from ast_net.configs import default  # Deferred: only needed for the defaults.
-        config = default.get_config().loss
-    weights = {t: float(_field(config, f"{t}_weight")) for t in TERMS}
-    num_intervals = _check_intervals(_field(config, "num_intervals"))
-    normalizer = str(_field(config, "trend_normalizer"))
+    weights = _check_weights(weights)
+    num_intervals = _check_intervals(num_intervals)
+    normalizer = str(trend_normalizer)
     _check_normalizer(normalizer)
-    label = _check_label(str(_field_or(config, "label", "mse")))
-    label_fn = ccc_label_loss if label == "ccc" else label_loss
+    label_fn = ccc_label_loss if _check_label(str(label)) == "ccc" else label_loss
 
     per_clip = {
         "label": lambda g, y, m: label_fn(g, y, m),

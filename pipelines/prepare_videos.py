@@ -25,6 +25,7 @@ from absl import logging as absl_logging  # noqa: E402
 
 from ast_net import contract, errors  # noqa: E402
 from ast_net.data import layouts  # noqa: E402
+from ast_net.models import backbones  # noqa: E402
 
 _DATASET = flags.DEFINE_enum(
     "dataset", None, list(layouts.DATASETS),
@@ -38,7 +39,7 @@ _SPLITS = flags.DEFINE_list(
     "splits", [], "Only these splits (train, dev, test, all; 'devel' is accepted for dev). "
     "Empty: every split found.")
 _BACKBONE = flags.DEFINE_enum(
-    "backbone", contract.DEFAULT_BACKBONE, list(contract.INPUT_SIZES),
+    "backbone", backbones.DEFAULT, list(backbones.BACKBONES),
     "Attribute CNN the faces are prepared for: it sets the default --face_size (its input "
     "size: 64 for mini_xception, 224 for vgg16); ast-net-extract-features refuses faces of "
     "another size than its backbone's input.")

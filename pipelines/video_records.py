@@ -61,7 +61,9 @@ class Options:
             refine_every=opts.refine_every, max_faces=max_faces, jpeg_quality=opts.jpeg_quality)
 
     def fingerprint(self) -> str:
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        data = dataclasses.asdict(self.resolved())
+        del data["backbone"]  # It only picks the default face_size, which is in `data`.
+        text = json.dumps(data, sort_keys=True)
         return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 

@@ -52,3 +52,21 @@ def test_remove_leftovers_of_dead_processes_only(tmp_path):
     removed = atomic.remove_leftovers(str(tmp_path))
     assert [os.path.basename(p) for p in removed] == dead
     assert sorted(os.listdir(tmp_path)) == [os.path.basename(live)]
+
+
+def test_suffix_keeps_the_extension_and_leftovers_still_match(tmp_path):
+    final = tmp_path / "ckpt.weights.h5"
+    with atomic.path(str(final), suffix=".weights.h5") as tmp:
+        assert os.path.basename(tmp) == f".ckpt.{os.getpid()}.tmp.weights.h5"
+        with open(tmp, "wb") as f:
+            f.write(b"w")
+    assert final.read_bytes() == b"w" and os.listdir(tmp_path) == ["ckpt.weights.h5"]
+    with pytest.raises(ValueError, match="ending with '.keras'"):
+        atomic.temporary_name(str(final), suffix=".keras")
+    # A killed writer's file with a kept extension is removed like any other; a live one stays.
+    dead = tmp_path / ".model.999999999.tmp.keras"
+    dead.write_text("x")
+    live = atomic.temporary_name(str(tmp_path / "v.avi"), suffix=".avi")
+    open(live, "w").write("y")
+    assert atomic.remove_leftovers(str(tmp_path)) == [str(dead)]
+    assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(live), "ckpt.weights.h5"])

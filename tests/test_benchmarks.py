@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import cv2
+import pytest
 
 from ast_net import sample_media
 
@@ -41,6 +42,7 @@ def table(stdout, header_start):
     return rows
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_realtime_benchmark_smoke():
     frames = 40
     out = run_script("benchmarks/realtime.py", "--repeats=1", f"--max_frames={frames}",
@@ -67,6 +69,7 @@ def test_realtime_benchmark_smoke():
                      r">= 4x fer Haar: [\d.]+x \((met|NOT met)\)", out), out
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_beam_workers_benchmark_smoke():
     video = sample_media.path("WolfgangLanger_Pexels.mp4")
     cap = cv2.VideoCapture(video)

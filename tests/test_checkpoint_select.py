@@ -142,6 +142,7 @@ def _run(module, *args):
                           text=True, timeout=180)
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_evaluate_binary_step_flag(two_runs):
     wd, best = two_runs
     out = _run("ast_net.evaluate", f"--workdir={wd}", "--split=test", "--step=best",

@@ -192,6 +192,7 @@ def test_layout_metadata_and_saved_model_cli(exported):
         assert f"outputs['{name}']" in video
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_killed_export_leaves_no_version_and_reexport_adds_one(workdir, exported):
     export_dir, _ = exported
     before = set(os.listdir(export_dir))
@@ -233,6 +234,7 @@ def test_killed_export_leaves_no_version_and_reexport_adds_one(workdir, exported
         export_lib.export(workdir, export_dir, version=int(new))
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_bad_input_is_one_line_and_exit_2(workdir, tmp_path):
     # Without the TF_CPP_MIN_LOG_LEVEL of conftest: the package's own default (ast_net/__init__)
     # must keep TensorFlow's C++ start-up lines (oneDNN, CUDA stub, cuInit) off stderr.

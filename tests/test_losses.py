@@ -24,10 +24,12 @@ HUGE = 1e30
 
 
 def _config(**overrides):
+    """`composite_loss` keyword arguments: the paper's weights with M = 2, `<term>_weight`,
+    num_intervals, trend_normalizer or label overridden."""
     config = dict(label_weight=1.0, trend_weight=10.0, local_weight=10.0, global_weight=10.0,
                   siamese_weight=1000.0, num_intervals=2, trend_normalizer="2N")
     config.update(overrides)
-    return config
+    return dict(config, weights={t: config.pop(f"{t}_weight") for t in losses.TERMS})
 
 
 def test_label_loss():
@@ -98,7 +100,7 @@ TERMS = {"label": 1.875, "trend": 2.8125, "local": 3.75, "global": 8.0, "siamese
 
 
 def test_composite_paper_weights():
-    total, terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, config=_config())
+    total, terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, **_config())
     # 1.875 + 10*(2.8125 + 3.75 + 8) + 1000*0.5 = 1.875 + 145.625 + 500 = 647.5
     assert total.numpy() == pytest.approx(647.5)
     assert terms["total"].numpy() == pytest.approx(647.5)
@@ -107,13 +109,13 @@ def test_composite_paper_weights():
 
 
 def test_composite_other_weights_and_switching_off():
-    _, terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, config=_config(
+    _, terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, **_config(
         label_weight=2.0, trend_weight=0.5, local_weight=0.0, global_weight=1.0,
         siamese_weight=3.0))
     # 2*1.875 + 0.5*2.8125 + 0 + 1*8 + 3*0.5 = 3.75 + 1.40625 + 8 + 1.5 = 14.65625
     assert terms["total"].numpy() == pytest.approx(14.65625)
     assert terms["local"].numpy() == 0.0
-    total, terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, config=_config(
+    total, terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, **_config(
         trend_weight=0.0, siamese_weight=0.0))
     # 1.875 + 10*(3.75 + 8) = 119.375
     assert total.numpy() == pytest.approx(119.375)
@@ -232,7 +234,7 @@ def test_composite_masked_and_nan_labels_without_mask():
     cfg = _config(label_weight=0.0, trend_weight=0.0, local_weight=0.0, global_weight=0.0,
                   siamese_weight=1.0)
     total, _ = losses.composite_loss(g_a[:1], y_a[:1], g_b[:1], y_b[:1], MASK[:1],
-                                     mask_b[:1], config=cfg)
+                                     mask_b[:1], **cfg)
     assert total.numpy() == pytest.approx(0.5)
     # NaN ground truth marks a frame invalid even with no mask: label of clip 0 = 1.0.
     assert losses.label_loss(g_a[:1], np.where(np.isnan(g_a[:1]), 0, y_a[:1])).numpy() == (
@@ -253,11 +255,11 @@ def test_xla_compiled_matches_hand_values_and_gradients():
         with tf.GradientTape() as tape:
             tape.watch(y_pred_a)
             total, terms = losses.composite_loss(g_a, y_pred_a, g_b, y_pred_b, MASK, MASK,
-                                                 config=cfg)
+                                                 **cfg)
         return terms, tape.gradient(total, y_pred_a)
 
     terms, grad = step(tf.constant(y_a), tf.constant(y_b))
-    eager_total, _ = losses.composite_loss(g_a, y_a, g_b, y_b, MASK, MASK, config=cfg)
+    eager_total, _ = losses.composite_loss(g_a, y_a, g_b, y_b, MASK, MASK, **cfg)
     assert terms["total"].numpy() == pytest.approx(eager_total.numpy(), rel=1e-6)
     # Clip A's masked label value is the hand value 0.6875 (see MASKED_VALUES); the XLA
     # gradients are finite and exactly 0 at masked frames.
@@ -326,16 +328,16 @@ def test_ccc_label_loss_masks_match_numpy_and_leak_nothing():
 def test_composite_with_ccc_label():
     cfg = _config(label="ccc", trend_weight=0.0, local_weight=0.0, global_weight=0.0,
                   siamese_weight=0.0)
-    total, terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, config=cfg)
+    total, terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, **cfg)
     ones = np.ones(G_A.shape[:2])
     expected = _ccc_loss_numpy(G_A, Y_A, ones) + _ccc_loss_numpy(G_B, Y_B, ones)
     assert terms["label"].numpy() == pytest.approx(expected, rel=1e-5)
     assert total.numpy() == pytest.approx(expected, rel=1e-5)
-    _, mse_terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, config=_config(label="mse"))
-    _, paper_terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, config=_config())
+    _, mse_terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, **_config(label="mse"))
+    _, paper_terms = losses.composite_loss(G_A, Y_A, G_B, Y_B, **_config())
     assert mse_terms["label"].numpy() == paper_terms["label"].numpy()  # missing = "mse"
-    with pytest.raises(errors.UserError, match="config.loss.label: expected one of"):
-        losses.composite_loss(G_A, Y_A, G_B, Y_B, config=_config(label="l1"))
+    with pytest.raises(errors.UserError, match="label: expected one of"):
+        losses.composite_loss(G_A, Y_A, G_B, Y_B, **_config(label="l1"))
 
 
 def test_ccc_label_loss_under_xla_matches_eager():

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from ast_net import errors, inference, predict_lib, sample_media, train_lib
+from ast_net import errors, inference, outputs, predict_lib, sample_media, train_lib
 from ast_net import workdir as workdir_lib
 from ast_net.configs import debug
 from ast_net.data import schema
@@ -54,7 +54,7 @@ def test_single_face_csv_has_one_row_per_frame_one_face_and_timestamps(single_fa
     frames, fps = count_frames(path)
     assert frames == 72
     data = pd.read_csv(os.path.join(out, "single_face.csv"))
-    assert tuple(data.columns) == predict_lib.CSV_COLUMNS
+    assert tuple(data.columns) == outputs.CSV_COLUMNS
     assert len(data) == frames and list(data["frame"]) == list(range(frames))
     np.testing.assert_allclose(data["timestamp_s"], np.arange(frames) / fps, atol=1e-6)
     assert set(data["face_id"]) == {0} and (data["face_present"] == 1).all()
@@ -113,8 +113,8 @@ def test_out_that_is_an_existing_file_is_one_line_exit_2(tmp_path):
 def test_out_under_a_file_or_unwritable_is_a_user_error(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(errors.UserError, match=r"/file/sub: cannot create the output directory"):
-        predict_lib.ensure_out_dir(str(tmp_path / "file" / "sub"))
-    assert predict_lib.ensure_out_dir(str(tmp_path / "a" / "b")) == str(tmp_path / "a" / "b")
+        outputs.ensure_out_dir(str(tmp_path / "file" / "sub"))
+    assert outputs.ensure_out_dir(str(tmp_path / "a" / "b")) == str(tmp_path / "a" / "b")
     assert (tmp_path / "a" / "b").is_dir()
 
 
@@ -292,7 +292,7 @@ def test_several_faces_plot_has_one_line_per_face(multi_face):
     data = pd.read_csv(result.csv_path)
     png = cv2.imread(result.plot_path)
     assert png is not None and png.shape[0] > 300
-    fig = predict_lib.plot_figure(result.csv_path, "multi")  # What plot_csv saved as the PNG.
+    fig = outputs.plot_figure(result.csv_path, "multi")  # What plot_csv saved as the PNG.
     try:
         for ax, dim in zip(fig.axes, ("valence", "arousal")):
             lines = {ln.get_label(): ln for ln in ax.get_lines()

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ast_net import errors, predict_lib, realtime_lib, sample_media
+from ast_net import errors, outputs, realtime_lib, sample_media
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -69,6 +69,7 @@ def test_camera_that_cannot_be_opened_is_one_line(tmp_path):
         "error: camera 7: cannot be opened (no such device, in use, unreachable or not a video)"]
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_sigint_midway_exits_0_with_a_well_formed_csv(tmp_path):
     video = sample_media.path("WolfgangLanger_Pexels.mp4")
     proc = subprocess.Popen(
@@ -95,7 +96,7 @@ def test_sigint_midway_exits_0_with_a_well_formed_csv(tmp_path):
     assert len(names) == 1 and re.fullmatch(r"WolfgangLanger_Pexels-\d{8}T\d{6}Z\.csv",
                                             names[0]), names  # No temporary file left.
     data = pd.read_csv(tmp_path / names[0])
-    assert tuple(data.columns) == predict_lib.CSV_COLUMNS
+    assert tuple(data.columns) == outputs.CSV_COLUMNS
     n = len(data)
     assert 0 < n < 472  # Stopped midway.
     assert list(data["frame"]) == list(range(n))  # --nopace: every frame, none dropped.
@@ -168,7 +169,7 @@ class _RecordingScreen(realtime_lib._Display):
 
 def test_display_draws_fps_and_latency(tmp_path, monkeypatch, capsys):
     drawn = []  # (frame index, overlay text) of every frame drawn for the screen.
-    real_draw = predict_lib.draw
+    real_draw = outputs.draw
 
     def draw(rgb, pred, extra=""):
         drawn.append((pred.index, extra))
@@ -176,7 +177,7 @@ def test_display_draws_fps_and_latency(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(realtime_lib, "_Display", _RecordingScreen)
     monkeypatch.setattr(_RecordingScreen, "shown", [])
-    monkeypatch.setattr(predict_lib, "draw", draw)
+    monkeypatch.setattr(outputs, "draw", draw)
     video = sample_media.path("single_face.mp4")
     summary = realtime_lib.run_realtime(video, str(tmp_path), pace=False, display=True,
                                         log_every_s=0.05, batch_frames=4)

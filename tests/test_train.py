@@ -95,6 +95,7 @@ def _train_cmd(data_dir, wd, *extra):
             f"--workdir={wd}", f"--config.data.data_dir={data_dir}", *extra]
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_killed_run_resumes_to_the_same_final_step(toy_dataset, tmp_path):
     wd = str(tmp_path / "wd")
     cmd = _train_cmd(toy_dataset, wd, "--config.train.num_steps=60",
@@ -113,6 +114,7 @@ def test_killed_run_resumes_to_the_same_final_step(toy_dataset, tmp_path):
     assert "finished at step 60" in out.stdout
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_mirrored_strategy_on_two_logical_cpus(toy_dataset, tmp_path):
     script = f"""
 import tensorflow as tf
@@ -156,6 +158,7 @@ def test_unknown_config_field_is_one_line(toy_dataset, tmp_path):
     assert "num_stepz" in out.stderr
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_evaluate_binary_prints_table(trained, tmp_path):
     wd, _ = trained
     out = subprocess.run([sys.executable, "-m", "ast_net.evaluate", f"--workdir={wd}",
@@ -183,6 +186,7 @@ def _scalars(event_dir, tag):
     return out
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_xla_training_on_cpu(toy_dataset, tmp_path):
     """--config.train.jit_compile=true: the train step really is XLA-compiled (on the CPU)."""
     import tensorflow as tf

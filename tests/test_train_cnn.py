@@ -84,8 +84,7 @@ def test_vgg16_run_resumes_and_exports_weights_that_load_backbone_reads(fer_dirs
     config.train.num_steps = 2  # Re-running with more steps continues after loop 1.
     metrics = train_cnn_lib.train_and_evaluate(config, workdir, verbose=0)
     assert metrics["resumed_after_loop"] == 1 and len(metrics["history"]["loss"]) == 1
-    with open(os.path.join(workdir, "checkpoints", "state.json")) as f:
-        assert json.load(f) == {"loops_done": 2}
+    assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith("ckpt-2")
     path = os.path.join(workdir, "vgg16_fer2013.h5")
     assert metrics["export"] == path and "public_test_accuracy" in metrics
     net = backbones.load_backbone("vgg16", path)
@@ -129,10 +128,10 @@ def _check_two_runs(config, workdir, models):
         values = [*metrics["history"]["loss"], *metrics["history"]["val_loss"],
                   metrics["public_test_loss"]]
         assert len(values) == 3 and all(math.isfinite(v) for v in values), metrics
-    ckpt = os.path.join(workdir, "checkpoints")
-    with open(os.path.join(ckpt, "state.json")) as f:
-        assert json.load(f) == {"loops_done": 2}
-    assert os.path.getsize(os.path.join(ckpt, train_cnn_lib.CHECKPOINT)) > 0
+    # A tf.train.Checkpoint per loop, named by the loops done (ast_net.workdir's layout).
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    assert latest.endswith("ckpt-2") and os.path.getsize(latest + ".index") > 0
+    assert int(tf.train.load_checkpoint(latest).get_tensor("loops/.ATTRIBUTES/VARIABLE_VALUE")) == 2
     return models
 
 

@@ -203,8 +203,9 @@ def test_same_crops_same_features_same_values(recipe, served):
 
 
 def test_predict_binary_path_equals_the_engine(recipe, served, tmp_path):
+    # The engine loaded above (a second load only costs time): predict_lib's own loop.
     (result,) = predict_lib.predict([recipe["video"]], str(tmp_path), checkpoint=recipe["workdir"],
-                                    progress=False)
+                                    progress=False, engine=served["engine"])
     data = pd.read_csv(result.csv_path)
     values = np.array([[p.faces[0].valence, p.faces[0].arousal] for p in served["preds"]])
     np.testing.assert_allclose(data[["valence", "arousal"]].to_numpy(), values, atol=2e-6)
@@ -246,7 +247,9 @@ def test_mismatching_contracts_are_one_error_line(recipe, tmp_path):
     assert "\n" not in message
     assert "face_size 64 there, 224 here" in message and "detect_every 10 there, 30 here" in message
     # Flags equal to the contract are fine.
-    inference.load_engine(recipe["workdir"], detect_every=10, refine_every=1)
+    expected = contract.of_workdir(recipe["workdir"])
+    assert contract.resolve(expected, recipe["workdir"], detect_every=10, refine_every=1,
+                            face_size=64, backbone="mini_xception") == expected
 
     # The binary: `error: ...` on one line, exit status 2, no traceback.
     proc = subprocess.run(
@@ -273,7 +276,8 @@ def test_flag_free_prepare_matches_the_default_backbone():
     opts = video_records.Options().resolved()
     assert opts.face_size == contract.INPUT_SIZES[contract.DEFAULT_BACKBONE] == 64
     assert video_records.Options(backbone="vgg16").resolved().face_size == 224
-    assert video_records.Options().fingerprint() != video_records.Options(
+    assert video_records.Options().fingerprint() == video_records.Options(
+        face_size=64, backbone="vgg16").fingerprint() != video_records.Options(
         face_size=224).fingerprint()
     engine_defaults = contract.resolve(contract.Contract(), "zero-shot")
     assert engine_defaults.replace(backbone=None, weights=None, max_faces=1,

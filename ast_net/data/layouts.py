@@ -3,9 +3,10 @@
 `find_items(dataset, root, splits=None)` walks `root` (any depth) and pairs videos with label
 files by name; `read_labels(item)` reads an item's labels into a `labels.LabelTrack`. Record
 splits are always train / dev / test (`devel`, `val`, `Validation_Set`, ... -> dev), or `all`
-where the layout does not tell. Video files: .avi .mp4 .mov .mkv .webm .m4v .mpg .mpeg .wmv
-.flv (any case). Items that cannot be processed (labels without a video, a missing dimension)
-are still returned, with `problem` set, so the manifest lists them as failed.
+where the layout does not tell. Video files: `faces.video.VIDEO_EXTENSIONS` (.avi .mp4 .mov
+.mkv ... in any case); hidden files are skipped. Items that cannot be processed (labels
+without a video, a missing dimension) are still returned, with `problem` set, so the manifest
+lists them as failed. Each data set is one row of `LAYOUTS` (its finder and label reader).
 
 AVEC 2012 layout (`avec2012`; the synthetic-video generator writes exactly this):
 
@@ -54,16 +55,16 @@ import dataclasses
 import os
 import pathlib
 import re
-from typing import Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 from absl import logging
 
 from ast_net import errors
 from ast_net.data import labels, labels_readers
+from ast_net.faces import video as video_lib
 
-DATASETS = ("avec2012", "recola", "affwild2", "sewa", "csv")
-VIDEO_EXTENSIONS = (".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
-                    ".flv")
+# DATASETS (the names `--dataset` accepts) is the key list of LAYOUTS, the table at the end of
+# this file: a new data set is one finder function, one label reader and one row there.
 SPLITS = ("train", "dev", "test", "all")
 
 _SPLIT_WORDS = {
@@ -108,12 +109,13 @@ def _walk(root: pathlib.Path) -> List[pathlib.Path]:
             continue
         seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out.extend(pathlib.Path(dirpath) / f for f in sorted(filenames))
+        # Hidden files are skipped too: a writer's temporary file (`ast_net.atomic`), macOS `._*`.
+        out.extend(pathlib.Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
     return out
 
 
 def _videos(files: Iterable[pathlib.Path]) -> List[pathlib.Path]:
-    return [f for f in files if f.suffix.lower() in VIDEO_EXTENSIONS]
+    return [f for f in files if f.suffix.lower() in video_lib.VIDEO_EXTENSIONS]
 
 
 def _by_stem(videos: List[pathlib.Path], root) -> Dict[str, pathlib.Path]:
@@ -146,10 +148,7 @@ def find_items(dataset: str, root, splits: Optional[Iterable[str]] = None) -> Li
     if not root.is_dir():
         raise errors.UserError(f"{root}: expected the {dataset} data set folder, it does not "
                                f"exist or is not a folder")
-    files = _walk(root)
-    finder = {"avec2012": _avec2012, "recola": _recola, "affwild2": _affwild2, "sewa": _sewa,
-              "csv": _generic}[dataset]
-    items = finder(root, files)
+    items = LAYOUTS[dataset].find(root, _walk(root))
     if splits:
         wanted = set()
         for s in splits:
@@ -369,17 +368,39 @@ def _generic(root, files) -> List[Item]:
 
 def read_labels(item: Item) -> Optional[labels.LabelTrack]:
     """The item's labels as a LabelTrack, or None for an unlabelled item."""
-    p = item.label_paths
-    if not p:
+    if not item.label_paths:
         return None
-    if item.label_format == "avec2012":
-        return labels_readers.read_avec2012(p["arousal"], p["valence"])
-    if item.label_format == "recola":
-        return labels_readers.read_recola(p["arousal"], p["valence"])
-    if item.label_format == "affwild2":
-        return labels_readers.read_affwild2(p["va"])
-    if item.label_format == "sewa":
-        return labels_readers.read_sewa(p["va"])
-    if item.label_format == "csv":
-        return labels_readers.read_generic_csv(p["va"])
-    raise ValueError(f"unknown label format {item.label_format!r}")
+    if item.label_format not in LAYOUTS:
+        raise ValueError(f"unknown label format {item.label_format!r}")
+    return LAYOUTS[item.label_format].read(item.label_paths)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How one data set is found on disk and how its labels are read.
+
+    find(root, files) -> items: `files` are every (non-hidden) file under `root`, sorted.
+    read(label_paths) -> LabelTrack: `label_paths` of one of its items (`Item.label_paths`).
+    """
+
+    find: Callable[[pathlib.Path, List[pathlib.Path]], List[Item]]
+    read: Callable[[Dict[str, str]], labels.LabelTrack]
+
+
+def _per_dimension(reader):
+    return lambda p: reader(p["arousal"], p["valence"])
+
+
+def _one_file(reader):
+    return lambda p: reader(p["va"])
+
+
+# The one data-set dispatch: `--dataset` name (also each item's `label_format`) -> Layout.
+LAYOUTS: Dict[str, Layout] = {
+    "avec2012": Layout(_avec2012, _per_dimension(labels_readers.read_avec2012)),
+    "recola": Layout(_recola, _per_dimension(labels_readers.read_recola)),
+    "affwild2": Layout(_affwild2, _one_file(labels_readers.read_affwild2)),
+    "sewa": Layout(_sewa, _one_file(labels_readers.read_sewa)),
+    "csv": Layout(_generic, _one_file(labels_readers.read_generic_csv)),
+}
+DATASETS = tuple(LAYOUTS)

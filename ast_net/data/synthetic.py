@@ -24,6 +24,7 @@ Records follow `schema.make_sequence_example(features=...)`, in shards
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -34,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
-from ast_net import errors
+from ast_net import atomic, errors
 from ast_net.data import schema
 
 DATASET = "synthetic"
@@ -364,21 +365,25 @@ def write_benchmark(out_dir: str, *, show_progress: bool = False, **kwargs) -> d
     (name, share) pairs or "train=0.6,dev=0.2,test=0.2"), min_delay_s, max_delay_s,
     feature_noise, subject_offset, label_noise, num_shards. A tiny set for tests (about 0.2 s):
     `write_benchmark(d, num_subjects=3, videos_per_subject=1, feature_dim=8, min_frames=600,
-    max_frames=700)`. Shards are written as `*.part` and renamed when complete; shards of an
-    earlier run of this generator that this run does not rewrite are removed.
+    max_frames=700)`. Shards are written atomically (`ast_net.atomic`): renamed when all are
+    complete, removed on an error; shards of an earlier run of this generator that this run
+    does not rewrite are removed.
     """
     params = make_params(**kwargs)
     os.makedirs(out_dir, exist_ok=True)
     shards = _plan_shards(params)
     files = {split: [_shard_name(split, i, k) for i in range(k)] for split, k in shards.items()}
     stale = _stale_files(out_dir, list(shards), [n for names in files.values() for n in names])
-    writers = {split: [tf.io.TFRecordWriter(os.path.join(out_dir, n + ".part")) for n in names]
-               for split, names in files.items()}
     counters = {split: 0 for split in files}
     videos = []
     total = sum(num_videos(params, s) for s in range(params.num_subjects))
-    done = False
-    try:
+    with contextlib.ExitStack() as stack:  # On an error no shard is left behind, half or whole.
+        writers = {split: [tf.io.TFRecordWriter(stack.enter_context(
+            atomic.path(os.path.join(out_dir, n)))) for n in names]
+            for split, names in files.items()}
+        for split_writers in writers.values():  # Exits run last in, first out: each writer
+            for w in split_writers:             # is closed before its file is renamed.
+                stack.callback(w.close)
         for video in tqdm.tqdm(generate(params), total=total, unit="video",
                                desc="synthetic", disable=not show_progress):
             shard = counters[video.split] % len(files[video.split])
@@ -392,29 +397,12 @@ def write_benchmark(out_dir: str, *, show_progress: bool = False, **kwargs) -> d
                 "delay_frames": video.delay_frames,
                 "face_frames": int(video.face_present.sum()),
                 "labelled_frames": int(video.label_mask.sum())})
-        done = True
-    finally:
-        for split_writers in writers.values():
-            for w in split_writers:
-                w.close()
-        if not done:  # Never leave partial shards behind.
-            for names in files.values():
-                for name in names:
-                    if os.path.exists(os.path.join(out_dir, name + ".part")):
-                        os.remove(os.path.join(out_dir, name + ".part"))
-    for names in files.values():
-        for name in names:
-            os.replace(os.path.join(out_dir, name + ".part"), os.path.join(out_dir, name))
     manifest = {
         "dataset": DATASET, "generator": "ast_net.data.synthetic", "params": params_dict(params),
         "feature_dim": params.feature_dim, "fps": params.fps,
         "subjects": {k: [f"s{s:02d}" for s in v] for k, v in assign_splits(params).items()},
         "files": files, "videos": videos}
-    tmp = os.path.join(out_dir, MANIFEST + ".part")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, os.path.join(out_dir, MANIFEST))
+    atomic.write_text(os.path.join(out_dir, MANIFEST), json.dumps(manifest, indent=1) + "\n")
     for name in stale:
         os.remove(os.path.join(out_dir, name))
     return manifest

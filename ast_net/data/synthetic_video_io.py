@@ -9,32 +9,29 @@ Layout under `out_dir` (exactly what `layouts.find_items("avec2012", out_dir)` r
     synthetic_manifest.json   every parameter of every video (delay, subject, curves ...)
 
 A `.dat` file has no header and one float per line; line i is time i / 49.979 s, so at the
-default --fps 49.979 there is exactly one line per video frame. Every file is written under
-`out_dir/.synthetic_tmp/` (a hidden folder the layout scanner skips) and moved into place with
-`os.replace`, so a killed run never leaves a partial file under a final name. Generation is
-deterministic: the same seed gives the same frames and the same label files.
+default --fps 49.979 there is exactly one line per video frame. Every file is written
+atomically (`ast_net.atomic`: a hidden temporary file beside it, which the layout scanner
+skips, then `os.replace`), so a killed run never leaves a partial file under a final name.
+Generation is deterministic: the same seed gives the same frames and the same label files.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
-import shutil
 from typing import Dict, List
 
 import cv2
 import numpy as np
 import tqdm
 
-from ast_net import errors
+from ast_net import atomic, errors
 from ast_net.data import face_animation, synthetic_video
 
 CODECS = {"mjpg": ("MJPG", ".avi"), "mp4v": ("mp4v", ".mp4")}
 MANIFEST = "synthetic_manifest.json"
 TRUTH = "labels_truth.csv"
-_TMP = ".synthetic_tmp"
 
 
 def video_path(out_dir, split: str, index: int, codec: str = "mjpg") -> pathlib.Path:
@@ -66,32 +63,29 @@ def _check_args(num_per_split, num_frames, fps, width, height, codec):
         raise errors.UserError(f"--codec: expected one of {', '.join(CODECS)}, got {codec!r}")
 
 
-def _write_video(path: pathlib.Path, tmp_dir: pathlib.Path, frames, spec, codec: str,
-                 progress) -> int:
+def _write_video(path: pathlib.Path, frames, spec, codec: str, progress) -> int:
     fourcc, ext = CODECS[codec]
-    tmp = tmp_dir / f"{spec.session}{ext}"
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*fourcc), spec.fps,
-                             (spec.width, spec.height))
-    if not writer.isOpened():
-        raise errors.UserError(f"{path}: OpenCV could not open a {fourcc} video writer for it")
-    count = 0
-    try:
-        for frame in frames:
-            writer.write(frame)
-            count += 1
-            progress.update(1)
-    finally:
-        writer.release()
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, path)
+    with atomic.path(path, suffix=ext) as tmp:  # OpenCV picks the container by the extension.
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*fourcc), spec.fps,
+                                 (spec.width, spec.height))
+        if not writer.isOpened():
+            raise errors.UserError(f"{path}: OpenCV could not open a {fourcc} video writer for "
+                                   f"it")
+        count = 0
+        try:
+            for frame in frames:
+                writer.write(frame)
+                count += 1
+                progress.update(1)
+        finally:
+            writer.release()
     return count
 
 
-def _write_text(path: pathlib.Path, tmp_dir: pathlib.Path, text: str) -> None:
-    tmp = tmp_dir / (path.name + ".part")
-    tmp.write_text(text)
+def _write_text(path: pathlib.Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, path)
+    atomic.write_text(path, text)
 
 
 def format_dat(values: np.ndarray) -> str:
@@ -120,9 +114,8 @@ def generate(out_dir, seed: int = 0, num_train: int = 6, num_dev: int = 2, num_t
     num_per_split = {"train": num_train, "dev": num_dev, "test": num_test}
     _check_args(num_per_split, num_frames, fps, width, height, codec)
     out_dir = pathlib.Path(out_dir)
-    tmp_dir = out_dir / _TMP
-    shutil.rmtree(tmp_dir, ignore_errors=True)  # Leftovers of a killed run.
-    tmp_dir.mkdir(parents=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.remove_leftovers(out_dir, recursive=True)  # Temporary files of a killed run.
     jobs = [(split, index) for split, n in zip(synthetic_video.SPLITS, num_per_split.values())
             for index in range(1, n + 1)]
     rig = face_animation.FaceRig()
@@ -135,13 +128,12 @@ def generate(out_dir, seed: int = 0, num_train: int = 6, num_dev: int = 2, num_t
             spec = synthetic_video.video_spec(seed, split, index, num_frames, fps, width, height)
             bar.set_postfix_str(spec.session)
             path = video_path(out_dir, split, index, codec)
-            written = _write_video(path, tmp_dir, synthetic_video.frames(spec, rig), spec, codec,
-                                   bar)
+            written = _write_video(path, synthetic_video.frames(spec, rig), spec, codec, bar)
             tracks = synthetic_video.label_tracks(spec)
             labels = {}
             for dim in synthetic_video.DIMENSIONS:
                 lp = label_path(out_dir, split, index, dim)
-                _write_text(lp, tmp_dir, format_dat(tracks[dim]))
+                _write_text(lp, format_dat(tracks[dim]))
                 labels[dim] = str(lp.relative_to(out_dir))
             times = synthetic_video.frame_times(spec)
             valence, arousal = synthetic_video.emotion(spec, times)
@@ -164,7 +156,6 @@ def generate(out_dir, seed: int = 0, num_train: int = 6, num_dev: int = 2, num_t
                          "by annotator_delay_s + drift + noise; expectancy/power: labels only"),
         "videos": videos,
     }
-    _write_text(out_dir / TRUTH, tmp_dir, "".join(truth_rows))
-    _write_text(out_dir / MANIFEST, tmp_dir, json.dumps(manifest, indent=1) + "\n")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
+    _write_text(out_dir / TRUTH, "".join(truth_rows))
+    _write_text(out_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return manifest

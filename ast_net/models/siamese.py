@@ -22,7 +22,16 @@ import tensorflow as tf
 
 from ast_net import losses
 
-TERMS = ("total", "label", "trend", "local", "global", "siamese")
+TERMS = ("total",) + losses.TERMS  # One loss metric each: `<term>_loss` in logs, TensorBoard.
+
+
+def loss_options(loss_config) -> dict:
+    """`losses.composite_loss` keyword arguments from a `config.loss` (ConfigDict or dict):
+    `<term>_weight` per term of `losses.TERMS`, num_intervals, trend_normalizer, label."""
+    return {"weights": {t: float(loss_config[f"{t}_weight"]) for t in losses.TERMS},
+            "num_intervals": loss_config["num_intervals"],
+            "trend_normalizer": str(loss_config["trend_normalizer"]),
+            "label": str(loss_config.get("label", "mse"))}
 
 
 class SiameseTemporalModel(keras.Model):
@@ -32,6 +41,7 @@ class SiameseTemporalModel(keras.Model):
         super().__init__(**kwargs)
         self.temporal = temporal
         self.loss_config = loss_config
+        self.loss_options = loss_options(loss_config)
         self._trackers = {t: keras.metrics.Mean(name=f"{t}_loss") for t in TERMS}
         self.aux_scale = self.add_weight(name="aux_scale", shape=(), initializer="ones",
                                          trainable=False)
@@ -50,8 +60,8 @@ class SiameseTemporalModel(keras.Model):
         y_b = self.temporal(data["features_b"], training=training)
         total, terms = losses.composite_loss(
             data["labels_a"], y_a, data["labels_b"], y_b,
-            mask_a=data["mask_a"], mask_b=data["mask_b"], config=self.loss_config)
-        label = float(self.loss_config.label_weight) * terms["label"]
+            mask_a=data["mask_a"], mask_b=data["mask_b"], **self.loss_options)
+        label = self.loss_options["weights"]["label"] * terms["label"]
         total = label + tf.cast(self.aux_scale, total.dtype) * (total - label)
         return total, dict(terms, total=total)
 

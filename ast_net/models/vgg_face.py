@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 from typing import Optional, Sequence
 
 import h5py
-import keras
 import numpy as np
-import tensorflow as tf
+from absl import logging
 
-from ast_net import errors
+from ast_net import atomic, errors, lazy
+
+tf = lazy.module("tensorflow")  # Imported on first use (see ast_net/lazy.py).
+keras = lazy.module("keras")
 
 VGGFACE_FILE = "rcmalli_vggface_tf_vgg16.h5"
 VGGFACE_URL = ("https://github.com/rcmalli/keras-vggface/releases/download/v2.0/"
@@ -46,6 +47,14 @@ EXPECTED_FILES = (
     f"expected the VGG-Face weights {VGGFACE_FILE} (keras-vggface release, {VGGFACE_URL}) or "
     f"the Keras ImageNet VGG16 weights {IMAGENET_FILE} ({IMAGENET_URL}) or a file written by "
     "ast-net-train-cnn")
+
+# The backbone interface (`backbones.BACKBONES`; mini_xception.py defines the same names).
+NAME = "vgg16"
+INPUT_SIZE = 224
+FEATURE_DIM = 4096
+EXPORT_NAME = "vgg16_fer2013.h5"  # What ast-net-train-cnn writes (`save`).
+NEEDS_WEIGHTS = True  # Without a weights file the network is random (speed tests only).
+TF_THREADS = 0  # Engine default TF op threads (`inference.set_tf_threads`): TF's default.
 
 MEAN_BGR_VGGFACE = (93.5940, 104.7624, 129.1863)
 MEAN_BGR_IMAGENET = (103.939, 116.779, 123.68)
@@ -98,7 +107,7 @@ def build_vgg16(input_size: int = 224, num_classes: int = 7, fc_width: int = 409
     x = keras.layers.Dropout(dropout, name="drop7", dtype=dtype)(x)
     x = keras.layers.Dense(num_classes, name="fc8", dtype=dtype)(x)  # Random: often new.
     probs = keras.layers.Activation("softmax", name="prob", dtype="float32")(x)
-    return keras.Model(inputs, probs, name="vgg16")
+    return keras.Model(inputs, probs, name=NAME)
 
 
 def feature_model(model: keras.Model) -> keras.Model:
@@ -106,7 +115,8 @@ def feature_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.get_layer(FEATURE_LAYER).output, name="vgg16_fc6")
 
 
-def preprocess(faces_uint8, input_size: int, mean_bgr: Sequence[float] = MEAN_BGR_VGGFACE):
+def preprocess(faces_uint8, input_size: int = INPUT_SIZE,
+               mean_bgr: Sequence[float] = MEAN_BGR_VGGFACE):
     """uint8 RGB faces [B, H, W, 3] (or gray [B, H, W, 1]) -> float BGR minus mean [B, S, S, 3].
 
     TF ops only (runs in tf.data, tf.function, XLA and serving signatures). Faces of another
@@ -248,11 +258,8 @@ def load_weights(model: keras.Model, weights: WeightsFile, *, skip_mismatched_fc
 def save_weights(model: keras.Model, path: str, *, mean_bgr: Sequence[float],
                  class_names: Optional[Sequence[str]] = None) -> None:
     """Writes `model`'s weights atomically in the VGG-Face (keras-vggface) layout."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".h5.part", dir=directory)
-    os.close(fd)
-    try:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic.path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             names = [layer.name for layer in model.layers]
             f.attrs["layer_names"] = np.array([n.encode() for n in names])
@@ -269,8 +276,68 @@ def save_weights(model: keras.Model, path: str, *, mean_bgr: Sequence[float],
                 g.attrs["weight_names"] = np.array([w.encode() for w in wnames])
                 for wname, value in zip(wnames, values):
                     g.create_dataset(wname, data=value)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
+
+def weights_id() -> str:
+    """The contract's fingerprint of the default weights: "random" (no file)."""
+    return "random"
+
+
+def load(weights_path: Optional[str] = None, *, class_names: Sequence[str],
+         input_size: Optional[int] = None, fc_width: Optional[int] = None):
+    """(model, mean_bgr, has a FER head) for `backbones.load_backbone` (float32, inference).
+
+    Args:
+      weights_path: see `read_weights`; None gives random weights (for speed tests only).
+      class_names: the FER2013 classes; fc8 is a FER head when the file says it has them.
+      input_size, fc_width: random weights only (defaults 224 and 4096).
+    """
+    if weights_path is None:
+        model = build_vgg16(input_size=input_size or INPUT_SIZE, fc_width=fc_width or 4096,
+                            num_classes=len(class_names))
+        return model, MEAN_BGR_VGGFACE, False
+    weights = read_weights(weights_path)
+    if input_size and input_size != weights.input_size:
+        raise errors.UserError(
+            f"{weights_path}: weights are for {weights.input_size}px input, not {input_size}")
+    model = build_vgg16(input_size=weights.input_size, fc_width=weights.fc_width,
+                        num_classes=weights.num_classes or len(class_names),
+                        kernel_initializer="zeros")
+    load_weights(model, weights)
+    return model, weights.mean_bgr, weights.class_names == tuple(class_names)
+
+
+def build_trainable(config, class_names: Sequence[str]):
+    """(model, mean_bgr) to fine-tune, from `config.model.init_weights` (VGG-Face) or random."""
+    init = os.path.expanduser(config.model.init_weights) if config.model.init_weights else None
+    policy = "mixed_float16" if config.train.mixed_precision else None
+    model = build_vgg16(
+        input_size=config.model.input_size, num_classes=len(class_names),
+        fc_width=config.model.fc_width, dropout=config.model.dropout, dtype=policy)
+    mean = MEAN_BGR_VGGFACE
+    if init:
+        weights = read_weights(init)
+        loaded = load_weights(model, weights)
+        mean = weights.mean_bgr
+        logging.info("initialised %s from %s (%s weights)", loaded, init, weights.kind)
+    else:
+        logging.warning("config.model.init_weights is empty: VGG16 starts from random weights "
+                        "(the paper starts from VGG-Face, %s)", VGGFACE_FILE)
+    return model, mean
+
+
+def trainable_model(model: keras.Model) -> keras.Model:
+    """The model `fit` trains: VGG16 trains as it is (see mini_xception.trainable_model)."""
+    return model
+
+
+def copy_weights(src: keras.Model, dst: keras.Model) -> None:
+    """Copies the weights of `trainable_model`'s result back (the same model here)."""
+    if src is not dst:
+        dst.set_weights(src.get_weights())
+
+
+def save(model: keras.Model, path: str, *, mean_bgr: Sequence[float],
+         class_names: Optional[Sequence[str]] = None) -> None:
+    """Writes the fine-tuned model as the .h5 file `load` reads (`save_weights`)."""
+    save_weights(model, path, mean_bgr=mean_bgr, class_names=class_names)

@@ -143,11 +143,13 @@ def test_other_fps_gives_labels_at_49979_per_second(tmp_path):
 
 
 def test_stale_temporary_files_are_cleared(tmp_path):
-    stale = tmp_path / ".synthetic_tmp" / "train001.avi"
+    # What a killed run leaves (ast_net.atomic's temporary name; pid 999999999 is not alive).
+    stale = tmp_path / "train" / "videos" / ".train001.999999999.tmp.avi"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"half a video")
     svio.generate(tmp_path, num_train=1, num_dev=0, num_test=0, num_frames=3, progress=False)
-    assert not stale.parent.exists()
+    assert not stale.exists()
+    assert sorted(p.name for p in stale.parent.iterdir()) == ["train001.avi"]
     assert len(layouts.find_items("avec2012", tmp_path)) == 1
 
 

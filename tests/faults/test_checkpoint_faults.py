@@ -27,7 +27,7 @@ def _config(data_dir, num_steps=30):
     c.train.num_steps = num_steps
     c.train.steps_per_loop = 10
     c.train.checkpoint_every = 10
-    c.train.eval_every = 1000  # Dev evaluation only at the last step.
+    c.data.eval_split = ""  # No dev evaluation: faster, and these tests are about files.
     c.loss.warmup_steps = 0
     return c
 
@@ -122,6 +122,7 @@ def _run(module, *args):
                           text=True, timeout=180)
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_evaluate_binary_warns_then_falls_back(wd):
     _truncate(_ckpt(wd, DATA.format(30)))
     out = _run("ast_net.evaluate", f"--workdir={wd}", "--split=test")

@@ -251,6 +251,7 @@ def test_faces_edited_under_the_same_names_are_re_extracted(root, tmp_path):
     assert (fourth.shards_written, fourth.shards_skipped) == (0, 2)
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_truncated_shards_are_named_and_a_split_without_shards_is_an_error(root, tmp_path):
     _write_video(root / "devel/videos/devel001.avi", 8)
     _write_labels(root, "devel001", 0.0, 0.0)
@@ -302,6 +303,7 @@ def _tagged(tag):
     return found
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_kill_9_of_the_binary_with_two_workers_then_rerun_equals_an_uninterrupted_run(
         root, tmp_path):
     (root / "devel/videos").mkdir(parents=True)

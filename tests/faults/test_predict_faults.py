@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ast_net import atomic, errors, inference, predict_lib, sample_media
+from ast_net import atomic, errors, inference, outputs, predict_lib, sample_media
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -78,6 +78,7 @@ def test_read_only_out_is_one_line_exit_2_before_any_work(unwritable_dir):
         f"error: {unwritable_dir}: cannot write in the output directory (Permission denied)"]
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_disk_full_mid_video_stops_the_batch_with_one_line_and_no_leftovers(tmp_path):
     """The real binary; the CSV of the first video goes to /dev/full (ENOSPC after its first
     8 KiB buffer, about 100 of WolfgangLanger's 472 frames, while the decode and face threads
@@ -146,7 +147,7 @@ def write_tracks(path, frames, ids, fps=25.0):
     """A predictions CSV: face id k on frames [0, length(k)), lengths decreasing with k,
     valence k/100 and arousal -k/100 throughout; rows in frame order as predict writes them."""
     step = frames // (2 * ids)
-    lines = [",".join(predict_lib.CSV_COLUMNS)]
+    lines = [",".join(outputs.CSV_COLUMNS)]
     for f in range(frames):
         t = f"{f / fps:.6f}"
         lines.extend(f"{f},{t},{k},1,{k / 100:.6f},{-k / 100:.6f},1.00,2.00,3.00,4.00"
@@ -158,7 +159,7 @@ def write_tracks(path, frames, ids, fps=25.0):
 def plot_peak(csv_path):
     tracemalloc.start()
     try:
-        fig = predict_lib.plot_figure(str(csv_path), "many", chunk_rows=20_000)
+        fig = outputs.plot_figure(str(csv_path), "many", chunk_rows=20_000)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -186,7 +187,7 @@ def test_plot_of_many_tracks_draws_the_10_longest_with_bounded_points_and_memory
             for k in range(10):
                 x, y = lines[f"face {k}"].get_xdata(), lines[f"face {k}"].get_ydata()
                 # 8000 frames in 2000 points: point j is the mean of frames 4j .. 4j+3.
-                assert len(x) == len(y) == predict_lib.MAX_PLOT_POINTS == 2000
+                assert len(x) == len(y) == outputs.MAX_PLOT_POINTS == 2000
                 np.testing.assert_allclose(x, (4 * np.arange(2000) + 1.5) / 25.0, atol=1e-6)
                 present = math.ceil(lengths[k] / 4)
                 np.testing.assert_allclose(y[:present], sign * k / 100, atol=1e-9)

@@ -21,7 +21,7 @@ import threading
 import pandas as pd
 import pytest
 
-from ast_net import errors, inference, predict_lib, realtime_lib, sample_media
+from ast_net import errors, inference, outputs, realtime_lib, sample_media
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SESSION = r"-\d{8}T\d{6}Z(-\d+)?\.csv"
@@ -103,7 +103,7 @@ def test_sigterm_ends_a_session_like_ctrl_c_with_a_complete_csv(tmp_path):
     text = (tmp_path / names[0]).read_text()
     assert text.endswith("\n")  # Flushed to its last row.
     data = pd.read_csv(tmp_path / names[0])
-    assert tuple(data.columns) == predict_lib.CSV_COLUMNS
+    assert tuple(data.columns) == outputs.CSV_COLUMNS
     n = len(data)
     assert 0 < n < 472 and list(data["frame"]) == list(range(n))  # Every frame up to the stop.
     assert data[["valence", "arousal"]].notna().all().all()
@@ -124,14 +124,14 @@ def test_csv_write_failing_mid_session_is_one_error_no_file_no_thread(tmp_path, 
                                                                      engine):
     # ENOSPC from the CSV's write after 20 frames (the session's file name carries its start
     # time, so /dev/full cannot be put in its place beforehand as in the predict tests).
-    real_write = predict_lib.CsvWriter.write
+    real_write = outputs.CsvWriter.write
 
     def write(self, pred):
         if self.rows >= 20:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_write(self, pred)
 
-    monkeypatch.setattr(predict_lib.CsvWriter, "write", write)
+    monkeypatch.setattr(outputs.CsvWriter, "write", write)
     out = tmp_path / "live"
     with pytest.raises(errors.UserError) as info:
         realtime_lib.run_realtime(sample_media.path("single_face.mp4"), str(out), pace=False,

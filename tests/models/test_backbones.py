@@ -48,10 +48,13 @@ def test_faces_of_any_size_are_resized_to_the_input(mini):
 def test_vgg16_random_weights_and_errors():
     vgg = backbones.load_backbone("vgg16", input_size=32, fc_width=24)
     assert (vgg.name, vgg.input_size, vgg.feature_dim) == ("vgg16", 32, 24)
-    faces = np.zeros((2, 48, 48, 3), np.uint8)
+    # Random faces, not zeros: a zero face gives fc6 = ReLU(bias = 0) = 0 with or without the
+    # ReLU. With random weights about half the units are clamped to exactly 0, none negative.
+    faces = np.random.default_rng(2).integers(0, 256, (2, 48, 48, 3), dtype=np.uint8)
     assert vgg.preprocess(faces).shape == (2, 32, 32, 3)
     features = vgg.features(faces).numpy()
     assert features.shape == (2, 24) and (features >= 0).all()  # fc6 after its ReLU
+    assert (features == 0).any() and (features > 0).any()
     xla = vgg.features_function(jit_compile=True)(faces).numpy()  # Also under XLA.
     np.testing.assert_allclose(xla, features, rtol=1e-4, atol=1e-4)
     with pytest.raises(errors.UserError, match="no FER2013 head"):

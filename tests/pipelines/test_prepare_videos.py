@@ -204,6 +204,7 @@ def _avec_flags(root, out):
             "--detect_every=5", "--min_face_size=20", "--chunk_frames=16", "--num_shards=2"]
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_binary_killed_midway_then_rerun_gives_identical_shards(uninterrupted, avec_root,
                                                                    tmp_path):
     out_a, _ = uninterrupted
@@ -373,6 +374,7 @@ def _children(tag):
     return found
 
 
+@pytest.mark.slow  # Real binaries end to end, over 20 s.
 def test_two_beam_workers_and_tilde_paths_give_identical_shards(gap_root, gap_run, tmp_path):
     """--direct_num_workers=2 (two worker processes, children of the driver, gone when it
     ends) writes the same bytes as one worker, and Beam's noise stays off the output; the
