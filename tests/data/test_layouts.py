@@ -198,8 +198,16 @@ def test_affwild2_older_release_video_in_several_task_folders(tmp_path, caplog):
     _touch(tmp_path, f"{ann}/Train_Set/1-30-1280x720.txt", "valence,arousal\n0.5,-0.5\n")
     _touch(tmp_path, f"{ann}/Validation_Set/2-30-640x360.txt", "valence,arousal\n0,0\n")
     _touch(tmp_path, "annotations/AU_Set/Train_Set/1-30-1280x720.txt", "AU1,AU2\n0,1\n")
+    from absl import logging as absl_logging
+
     caplog.set_level("INFO")
-    items = layouts.find_items("affwild2", tmp_path)
+    caplog.set_level("INFO", logger="absl")
+    verbosity = absl_logging.get_verbosity()  # An earlier in-process binary may have lowered it.
+    absl_logging.set_verbosity(absl_logging.INFO)
+    try:
+        items = layouts.find_items("affwild2", tmp_path)
+    finally:
+        absl_logging.set_verbosity(verbosity)
     assert [(it.split, it.video_id, it.video_path, it.problem) for it in items] == [
         ("dev", "affwild2/2-30-640x360", str(tmp_path / "videos/batch1/2-30-640x360.avi"), ""),
         ("train", "affwild2/1-30-1280x720", str(tmp_path / "VA_Set/videos/1-30-1280x720.mp4"),
