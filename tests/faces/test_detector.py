@@ -31,7 +31,14 @@ def stock_mtcnn():
 
 def test_stock_mtcnn_finds_nothing_at_40_but_finds_the_face_at_20(stock_mtcnn, astronaut):
     # The bug we work around: same photo, same package, only min_face_size differs.
-    assert stock_mtcnn.detect_faces(astronaut, min_face_size=40) == []
+    # The too-small pyramid level's error is swallowed (no face) or, depending on Keras state
+    # left by earlier tests in the process, raised: either way no face at 40.
+    try:
+        found = stock_mtcnn.detect_faces(astronaut, min_face_size=40)
+    except ValueError as e:
+        assert "empty output" in str(e)
+        found = []
+    assert found == []
     assert len(stock_mtcnn.detect_faces(astronaut, min_face_size=20)) == 1
 
 
