@@ -32,22 +32,6 @@ def engine():
     return inference.load_engine(None, batch_frames=16)
 
 
-@pytest.fixture
-def unwritable_dir(tmp_path):
-    """An existing folder in which creating a file fails with EACCES, for real."""
-    if os.geteuid() == 0:  # Root ignores permission bits: sysfs refuses new files to root too.
-        path = "/sys/kernel"
-    else:
-        path = str(tmp_path / "read-only")
-        os.mkdir(path)
-        os.chmod(path, 0o555)
-    with pytest.raises(PermissionError):  # The premise: nobody can write there.
-        open(os.path.join(path, "probe.txt"), "w").close()
-    yield path
-    if os.geteuid() != 0:
-        os.chmod(path, 0o755)
-
-
 def clip(path, frames, source="single_face.mp4", rotate=None):
     """The first `frames` frames of a sample video as a real mp4v file (optionally rotated)."""
     cap = cv2.VideoCapture(sample_media.path(source))

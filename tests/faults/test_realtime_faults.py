@@ -32,22 +32,6 @@ def engine():
     return inference.load_engine(None, batch_frames=4)
 
 
-@pytest.fixture
-def unwritable_dir(tmp_path):
-    """An existing folder in which creating a file fails with EACCES, for real."""
-    if os.geteuid() == 0:
-        path = "/sys/kernel"
-    else:
-        path = str(tmp_path / "read-only")
-        os.mkdir(path)
-        os.chmod(path, 0o555)
-    with pytest.raises(PermissionError):  # The premise: nobody can write there.
-        open(os.path.join(path, "probe.txt"), "w").close()
-    yield path
-    if os.geteuid() != 0:
-        os.chmod(path, 0o755)
-
-
 def test_session_names_carry_the_utc_start_and_never_reuse_a_name(tmp_path):
     start = calendar.timegm((2026, 12, 4, 18, 15, 0))  # 2026-12-04 18:15:00 UTC.
     first = realtime_lib.session_csv(str(tmp_path), "camera0", start)
