@@ -357,14 +357,19 @@ def test_black_frames_of_a_real_face_video_get_no_face_and_no_label(gap_run):
     assert crops[GAP_FACE == 1].mean(axis=(1, 2, 3)).min() > 40  # real face crops
 
 
-def _children(tag):
-    """{pid: parent pid} of the live processes whose environment holds TEST_TAG=tag."""
+def _children(tag, command_part=None):
+    """{pid: parent pid} of the live processes whose environment holds TEST_TAG=tag (and, if
+    given, whose command line contains `command_part`)."""
     found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/environ", "rb") as f:
                 if f"TEST_TAG={tag}".encode() not in f.read().split(b"\0"):
                     continue
+            if command_part is not None:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if command_part.encode() not in f.read():
+                        continue
             with open(f"/proc/{pid}/stat") as f:
                 state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
             if state != "Z":
@@ -392,7 +397,10 @@ def test_two_beam_workers_and_tilde_paths_give_identical_shards(gap_root, gap_ru
         workers = set()
         deadline = time.time() + 300
         while proc.poll() is None and time.time() < deadline:
-            workers |= {pid for pid, ppid in _children(tag).items() if ppid == proc.pid}
+            # Only Beam's SDK workers count: the driver may also run short helpers of its own
+            # (ctypes' `ldconfig -p`, ...) that carry the same environment.
+            workers |= {pid for pid, ppid in _children(tag, "sdk_worker_main").items()
+                        if ppid == proc.pid}
             time.sleep(0.2)
         proc.wait(timeout=5)
     stdout, stderr = (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
