@@ -33,9 +33,8 @@ from typing import Dict, Iterator, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
-import tqdm
 
-from ast_net import atomic, errors
+from ast_net import atomic, errors, progress
 from ast_net.data import schema
 
 DATASET = "synthetic"
@@ -384,8 +383,8 @@ def write_benchmark(out_dir: str, *, show_progress: bool = False, **kwargs) -> d
         for split_writers in writers.values():  # Exits run last in, first out: each writer
             for w in split_writers:             # is closed before its file is renamed.
                 stack.callback(w.close)
-        for video in tqdm.tqdm(generate(params), total=total, unit="video",
-                               desc="synthetic", disable=not show_progress):
+        for video in progress.bar(generate(params), total=total, unit="video",
+                                  desc="synthetic", enabled=show_progress):
             shard = counters[video.split] % len(files[video.split])
             counters[video.split] += 1
             record = make_record(video, fast=True)

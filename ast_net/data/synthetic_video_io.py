@@ -24,9 +24,9 @@ from typing import Dict, List
 
 import cv2
 import numpy as np
-import tqdm
 
 from ast_net import atomic, errors
+from ast_net import progress as progress_lib
 from ast_net.data import face_animation, synthetic_video
 
 CODECS = {"mjpg": ("MJPG", ".avi"), "mp4v": ("mp4v", ".mp4")}
@@ -121,8 +121,8 @@ def generate(out_dir, seed: int = 0, num_train: int = 6, num_dev: int = 2, num_t
     rig = face_animation.FaceRig()
     videos: List[Dict] = []
     truth_rows: List[str] = ["session,frame,time_s,valence,arousal\n"]
-    bar = tqdm.tqdm(total=len(jobs) * num_frames, unit="frame", desc="synthetic videos",
-                    disable=not progress)
+    bar = progress_lib.bar(total=len(jobs) * num_frames, unit="frame",
+                           desc="synthetic videos", enabled=progress)
     with bar:
         for split, index in jobs:
             spec = synthetic_video.video_spec(seed, split, index, num_frames, fps, width, height)
