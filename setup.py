@@ -24,6 +24,7 @@ INSTALL_REQUIRES = [
     "apache-beam>=2.77,<2.78",
     "setuptools<81",  # fer imports pkg_resources
     "scikit-image>=0.24,<1",  # astronaut() face for the synthetic videos
+    "imageio-ffmpeg>=0.5,<1",  # ffmpeg binary in the wheel: --annotate writes H.264
 ]
 
 setuptools.setup(
@@ -35,7 +36,9 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
-        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "ruff>=0.6", "scikit-image>=0.24,<1"],
+        "serving": ["tensorflow-serving-api>=2.21,<2.22"],  # gRPC client (ast_net/serving_client)
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "ruff>=0.6", "scikit-image>=0.24,<1",
+                 "tensorflow-serving-api>=2.21,<2.22"],
     },
     entry_points={
         "console_scripts": [
@@ -50,6 +53,7 @@ setuptools.setup(
             "ast-net-realtime=ast_net.realtime:run",
             "ast-net-prepare-videos=pipelines.prepare_videos:run",
             "ast-net-extract-features=pipelines.extract_features:run",
+            "ast-net-predict-videos=pipelines.predict_videos:run",
         ],
     },
 )

@@ -9,10 +9,14 @@ line per row and seed, plus a "mean" and an "sd" line per row) and <workdir>/abl
 ± sd, and each seed's mean CC); a re-run skips (row, seed) runs already finished.
 """
 
-from absl import flags
+from ast_net import startup
 
-from ast_net import ablation_lib, errors
-from ast_net.configs import ablation
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
+
+from absl import flags  # noqa: E402
+
+from ast_net import ablation_lib, errors  # noqa: E402
+from ast_net.configs import ablation  # noqa: E402
 
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Feature TFRecord directory (train/dev/test).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Runs go to <workdir>/<row>/seed_<s>.")

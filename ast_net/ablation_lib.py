@@ -23,8 +23,7 @@ import keras
 import pandas as pd
 import tensorflow as tf
 
-from ast_net import atomic, errors, evaluate_lib, metrics, train_lib
-from ast_net import workdir as workdir_lib
+from ast_net import atomic, errors, evaluate_lib, metrics, train_lib, training_run
 from ast_net.configs import ablation
 
 ROW_RESULT = "ablation_row.json"
@@ -57,7 +56,7 @@ def _config_json(config) -> dict:
 
 
 def _latest_checkpoint_name(row_dir: str) -> str:
-    latest = tf.train.latest_checkpoint(workdir_lib.checkpoint_dir(row_dir))
+    latest = tf.train.latest_checkpoint(training_run.checkpoint_dir(row_dir))
     return os.path.basename(latest) if latest else ""
 
 
@@ -76,7 +75,7 @@ def finished_line(row_dir: str, config, split: str) -> Optional[dict]:
 
 
 def _save_line(row_dir: str, config, split: str, line: dict) -> None:
-    workdir_lib.write_json(os.path.join(row_dir, ROW_RESULT), {
+    training_run.write_json(os.path.join(row_dir, ROW_RESULT), {
         "split": split, "config": _config_json(config),
         "checkpoint": _latest_checkpoint_name(row_dir), "line": line})
 

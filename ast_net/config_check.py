@@ -14,7 +14,7 @@ from typing import Callable, List
 
 from ast_net import errors, losses
 
-DISTRIBUTE = ("auto", "none", "mirrored")
+DISTRIBUTE = ("auto", "none", "mirrored", "multi_worker")  # = ast_net.distribute.STRATEGIES
 BEST_METRICS = ("mean_cc", "mean_ccc", "")  # "" keeps no best checkpoint.
 
 

@@ -67,7 +67,7 @@ class Contract:
       detect_every: frames between full detections.
       refine_every: frames between O-Net refinements (boxes held in between).
       max_faces: faces tracked per video in training (1 single-subject, 2 Aff-Wild2 left/right);
-        recorded, not enforced: the predictor tracks every face (see BUILD.md).
+        recorded, not enforced: the predictor tracks every face (see docs/contract.md).
       jpeg_quality: quality of the stored training crops (serving feeds raw crops; recorded).
       backbone: attribute CNN whose features the temporal net was trained on.
       weights: fingerprint of the CNN's weights (`weights_fingerprint`).
@@ -209,9 +209,9 @@ def of_model_info(info: dict, config=None) -> Contract:
 
 def of_workdir(workdir: str) -> Contract:
     """The contract of an ast-net-train work directory (UserError if it is not one)."""
-    from ast_net import workdir as workdir_lib  # TensorFlow: only when a workdir is read.
+    from ast_net import training_run  # TensorFlow: only when a workdir is read.
 
-    config, info = workdir_lib.load_run_info(workdir)
+    config, info = training_run.load_run_info(workdir)
     return of_model_info(info, config)
 
 

@@ -21,18 +21,31 @@ smoke run of tests/test_demo.py:
       --test_videos=1 --num_steps=2 --clip_length=10 --frame_step=2
 """
 
-import json
-import os
-import time
-from typing import Optional
+from ast_net import startup
 
-from absl import flags, logging
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
 
-from ast_net import errors, evaluate_lib, export_lib, predict_lib, sample_media, train_lib
-from ast_net import workdir as workdir_lib
-from ast_net.configs import default
-from ast_net.data import clips, synthetic_video_io
-from pipelines import extract_features_lib, prepare_videos_lib, video_records
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+from typing import Optional  # noqa: E402
+
+from absl import flags, logging  # noqa: E402
+
+from ast_net import (  # noqa: E402
+    errors,
+    evaluate_lib,
+    export_lib,
+    predict_lib,
+    sample_media,
+    train_lib,
+    training_run,
+)
+from ast_net.configs import default  # noqa: E402
+from ast_net.data import clips, synthetic_video_io  # noqa: E402
+
+with startup.quiet_beam_import():  # Beam's "apitools not found" import warning.
+    from pipelines import extract_features_lib, prepare_videos_lib, video_records
 
 _OUT_DIR = flags.DEFINE_string("out_dir", "demo_out", "Where the demo writes its videos, "
                                "records, checkpoints, SavedModel, CSVs and plots.")
@@ -68,7 +81,7 @@ def display_path(path: str) -> str:
 
 def _latest_checkpoint_time(workdir: str) -> float:
     """mtime of the newest training checkpoint of `workdir` (0 without one)."""
-    ckpt_dir = workdir_lib.checkpoint_dir(workdir)
+    ckpt_dir = training_run.checkpoint_dir(workdir)
     names = os.listdir(ckpt_dir) if os.path.isdir(ckpt_dir) else []
     return max((os.path.getmtime(os.path.join(ckpt_dir, n)) for n in names
                 if n.endswith(".index")), default=0.0)

@@ -33,10 +33,10 @@ class EngineFlags:
     batch_size: flags.FlagHolder
 
     def options(self, checkpoint: Optional[str]) -> engine_options.EngineOptions:
-        """The flags' `EngineOptions`; `checkpoint` is the binary's --checkpoint value.
+        """The flags' `EngineOptions`; `checkpoint` is the binary's --workdir value.
 
         Raises:
-          errors.UserError: a bad value, or --step without --checkpoint.
+          errors.UserError: a bad value, or --step without --workdir.
         """
         options = engine_options.EngineOptions(
             backbone=self.backbone.value, backbone_weights=self.backbone_weights.value,
@@ -45,8 +45,8 @@ class EngineFlags:
             refine_every=self.refine_every.value, min_face_size=self.min_face_size.value,
             max_faces=self.max_faces.value, batch_frames=self.batch_size.value)
         if options.step is not None and not checkpoint:
-            raise errors.UserError("--step picks a checkpoint of --checkpoint; give "
-                                   "--checkpoint")
+            raise errors.UserError("--step picks a checkpoint of --workdir; give "
+                                   "--workdir")
         return options
 
 
@@ -54,7 +54,7 @@ def define(*, batch_size: int, batch_size_help: str) -> EngineFlags:
     """Defines the engine flags; `batch_size` is the binary's default of --batch_size."""
     return EngineFlags(
         step=flags.DEFINE_string(
-            "step", None, "With --checkpoint: which of its checkpoints: latest (default; the "
+            "step", None, "With --workdir: which of its checkpoints: latest (default; the "
             "newest intact one), best (best dev score, checkpoints/best/) or a step number."),
         detect_every=flags.DEFINE_integer(
             "detect_every", None, "Frames between full MTCNN detections (default: the "
@@ -71,7 +71,7 @@ def define(*, batch_size: int, batch_size_help: str) -> EngineFlags:
             "(default: the checkpoint's contract, else 40 as ast-net-prepare-videos)."),
         backbone=flags.DEFINE_enum(
             "backbone", None, list(backbones.BACKBONES), "Attribute CNN. Zero-shot default: "
-            "mini_xception (the embedded FER2013 model). With --checkpoint it must be (and "
+            "mini_xception (the embedded FER2013 model). With --workdir it must be (and "
             "defaults to) the backbone the training features came from."),
         backbone_weights=flags.DEFINE_string(
             "backbone_weights", None, "Weights file of the backbone (vgg16: the fine-tuned .h5 "

@@ -34,9 +34,20 @@ def report_user_errors(main):
 
 
 def run_app(main) -> None:
-    """`absl.app.run(main)` where a bad flag value, including an unknown or mistyped
-    `--config.<field>` of an ml_collections config flag, is one `error:` line and exit 2."""
+    """`absl.app.run(main)` for a binary's `run()` (its console script's entry point).
+
+    A bad flag value, including an unknown or mistyped `--config.<field>` of an ml_collections
+    config flag, is one `error:` line and exit 2; `--help` lists the binary's own flags with
+    their help (absl would list those of the console-script wrapper, i.e. none) and exits 0;
+    TensorFlow's log level and start-up lines are set up (`startup.quiet_tensorflow`) and the
+    visible devices logged once when TensorFlow starts.
+    """
     from absl import app, flags
+
+    from ast_net import startup
+
+    startup.quiet_tensorflow()
+    _own_flags_in_help(main, flags.FLAGS)
 
     def parse(argv):
         try:
@@ -50,11 +61,42 @@ def run_app(main) -> None:
             message = _unknown_field(e)
         except (ValueError, TypeError, OSError) as e:
             message = _one_line(str(e))
+        except SystemExit as e:  # --help / --helpfull print the usage, then exit 1 in absl.
+            if e.code == 1 and _asks_for_help(argv):
+                sys.exit(0)
+            raise
         print(f"error: bad command-line flag: {message} (see --help)", file=sys.stderr,
               flush=True)
         sys.exit(2)
 
-    app.run(main, flags_parser=parse)
+    @functools.wraps(main)
+    def logged_main(argv):
+        startup.log_devices()  # If TensorFlow came in before the flags were parsed.
+        return main(argv)
+
+    app.run(logged_main, flags_parser=parse)
+
+
+_HELP_FLAGS = ("--help", "-help", "--helpshort", "-helpshort", "--helpfull", "-helpfull",
+               "-?", "--?")
+
+
+def _asks_for_help(argv) -> bool:
+    return any(a in _HELP_FLAGS for a in argv[1:])
+
+
+def _own_flags_in_help(main, flag_values) -> None:
+    """Makes the binary's flags (those defined by `ast_net` / `pipelines` modules: library
+    modules define none) the key flags of the main module, which `--help` lists, and its
+    module docstring the usage text of a console-script wrapper that has none."""
+    main_module = sys.modules.get("__main__")
+    binary = sys.modules.get(getattr(main, "__module__", ""))
+    if main_module is not None and not main_module.__doc__ and binary is not None:
+        main_module.__doc__ = binary.__doc__
+    for module, defined in flag_values.flags_by_module_dict().items():
+        if module.split(".")[0] in ("ast_net", "pipelines") or module == sys.argv[0]:
+            for flag in defined:
+                flag_values.register_key_flag_for_module(sys.argv[0], flag)
 
 
 def _one_line(text: str) -> str:

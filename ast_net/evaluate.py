@@ -7,9 +7,13 @@ CSV, per-frame prediction CSVs and a plot, and prints Max / Min / Mean CC per di
 the paper's tables.
 """
 
-from absl import flags
+from ast_net import startup
 
-from ast_net import errors, evaluate_lib
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
+
+from absl import flags  # noqa: E402
+
+from ast_net import errors, evaluate_lib  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory written by ast-net-train.")
 _SPLIT = flags.DEFINE_string("split", "dev", "Split to evaluate: the {split}-*.tfrecord files "

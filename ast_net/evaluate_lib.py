@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ast_net import atomic, metrics, windows
-from ast_net import workdir as workdir_lib
+from ast_net import atomic, metrics, training_run, windows
 from ast_net.data import records
 
 format_table = metrics.format_table  # The one table (see `ast_net.metrics`).
@@ -131,14 +130,14 @@ def evaluate_workdir(workdir: str, split: str, data_dir: Optional[str] = None,
       (per-video rows, summary table, path of the per-video CSV).
     """
     workdir = os.path.expanduser(workdir)
-    temporal, config, info, step = workdir_lib.load_temporal(workdir, step)
+    temporal, config, info, step = training_run.load_temporal(workdir, step)
     if merge_phases is not None:
         config.output = dict(config.get("output") or {}, merge_phases=bool(merge_phases))
     data_dir = os.path.expanduser(data_dir or config.data.data_dir)
     out_dir = os.path.expanduser(out_dir) if out_dir else None
     files = records.list_files(data_dir, split)
     feature_dim = records.validate_files(files)
-    workdir_lib.check_compatible(workdir, config, feature_dim)
+    training_run.check_compatible(workdir, config, feature_dim)
     out_dir = out_dir or os.path.join(workdir, "eval")
     os.makedirs(out_dir, exist_ok=True)
     per_video, summary, first = evaluate_model(

@@ -5,15 +5,21 @@
 
 Writes <export_dir>/<version>/ (saved_model.pb, variables/, assets.extra/ast_net_export.json)
 atomically, with the signatures `faces` (uint8 aligned face clips [batch, N, S, S, 3]; also
-`serving_default`) and `features` (float32 feature clips [batch, N, D]), both returning
-`valence` and `arousal` [batch, N]. See `ast_net/export_lib.py` and BUILD.md,
-section Export for TF Serving.
+`serving_default`), `faces_jpeg` (the same crops JPEG-encoded, string [batch, N]) and
+`features` (float32 feature clips [batch, N, D]), all returning `valence` and `arousal`
+[batch, N]; `video_faces` / `video_features` (per frame) and `metadata` (N, Δt, face size,
+backbone, label range). See `ast_net/export_lib.py`, docs/export.md and docs/serving.md,
+and docs/serving.md (clients).
 """
 
-from absl import flags, logging
+from ast_net import startup
 
-from ast_net import errors, export_lib
-from ast_net.models import backbones
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
+
+from absl import flags, logging  # noqa: E402
+
+from ast_net import errors, export_lib  # noqa: E402
+from ast_net.models import backbones  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory written by ast-net-train; its "
                                "--step checkpoint is exported.")

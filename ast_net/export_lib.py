@@ -11,7 +11,8 @@ version is never overwritten. The SavedModel is built in a hidden temporary dire
 `<export_dir>` and renamed to its version number only when complete, so a server polling the
 directory never sees half a model.
 
-Signatures (all return `valence` and `arousal`, float32 `[batch, N]`, one value per clip frame):
+Signatures (all but `metadata` return `valence` and `arousal`, float32 `[batch, N]`, one value per
+clip frame):
   `faces`     uint8 `faces [batch, N, H, W, 3]`: aligned RGB face crops of N frames Δt video frames
               apart; each frame goes through `Backbone.preprocess` (the same function used for
               feature extraction and CNN training, which resizes to the CNN's input) and the
@@ -19,8 +20,20 @@ Signatures (all return `valence` and `arousal`, float32 `[batch, N]`, one value 
               size (64 mini_xception, 224 vgg16) avoids any resampling.
   `features`  float32 `features [batch, N, D]`: per-frame features as written in the feature
               TFRecords (the export applies `config.data.feature_scale` as training did).
+  `faces_jpeg` string `faces_jpeg [batch, N]`: the same crops JPEG-encoded, one per frame, all of
+              one size (REST clients send them as {"b64": ...}: about 1/18 of the JSON of
+              uint8 pixels); decoded in the graph (`serving_signatures.decode_faces_jpeg`),
+              then as `faces`. Given the pixels a client's own decoder (PIL, OpenCV) makes of
+              its JPEGs, `faces` answers the same to float precision.
   `serving_default` is `faces`, or `features` when the workdir was trained on features of no CNN
   this project knows (e.g. the synthetic benchmark) and no `backbone` is forced.
+  `metadata`  int32 scalar `request` (ignored: TF Serving's REST API refuses a signature without
+              inputs) -> the export's constants, read by a client from the model itself: N
+              (`clip_length`) and Δt (`frame_step`) of training, `fixed_clip_length` (0: any N),
+              `face_size` S, `backbone`, `backbone_weights` (fingerprint), `feature_dim`,
+              `label_range`, `merge_phases`, `feature_scale`, `step`, `signatures`,
+              `default_signature`, `outputs` and `contract` (contract.json as JSON text); see
+              `serving_signatures.METADATA_DTYPES` and `serving_client.metadata`.
 N is dynamic unless `clip_length` fixes it; the model was trained on `config.data.clip_length`.
 Per-frame signatures (`valence`, `arousal` float32 `[batch, T]`, one value per video frame):
   `video_faces`     uint8 `[batch, T, H, W, 3]`: aligned faces of T CONSECUTIVE video frames
@@ -32,7 +45,9 @@ Per-frame signatures (`valence`, `arousal` float32 `[batch, T]`, one value per v
   Memory grows as T·N·D floats per row (the N-frame window of every frame is gathered).
 Every signature clips its outputs to `config.output.label_range` ([-1, 1] by default), and
 checks its input's shape in the graph (one InvalidArgumentError "<input>: expected <dtype>
-<shape>, got shape [...]" instead of a reshape or batch-norm error deep inside).
+<shape>, got shape [...]" instead of a reshape or batch-norm error deep inside); `faces_jpeg`
+also refuses strings that are not JPEG and crops of different sizes in one call. Clients:
+`ast_net/serving_client.py` and docs/serving.md.
 """
 
 from __future__ import annotations
@@ -48,15 +63,17 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from ast_net import atomic, errors, windows
+from ast_net import atomic, errors, serving_signatures, training_run, windows
 from ast_net import contract as contract_lib
-from ast_net import workdir as workdir_lib
 from ast_net.models import backbones
 
 FACES = "faces"                    # Signature key and input name of the face-clip signature.
 FEATURES = "features"              # Signature key and input name of the feature-clip signature.
 VIDEO_FACES = "video_faces"        # Per-frame signature of T consecutive aligned faces.
 VIDEO_FEATURES = "video_features"  # Per-frame signature of T consecutive frames' features.
+FACES_JPEG = "faces_jpeg"          # Face-clip signature taking JPEG-encoded crops.
+METADATA_SIGNATURE = "metadata"    # Signature returning the export's metadata (N, Δt, S, ...).
+METADATA_INPUT = "request"         # Its one input: an ignored int32 scalar (REST needs one).
 DEFAULT_SIGNATURE = "serving_default"
 OUTPUTS = ("valence", "arousal")   # Output names, in the temporal model's output order.
 NO_BACKBONE = "none"               # `backbone` value that exports the features signature only.
@@ -147,34 +164,13 @@ def resolve(info: dict, config=None, backbone: Optional[str] = None,
     return contract_lib.load_backbone(run, backbone_weights, where), run
 
 
-def _checked(x, name: str, expected: str, dims):
-    """`x` after an in-graph check of its shape: rank len(dims), each dim == dims[i] (or >= 1
-    where dims[i] is None); else InvalidArgumentError "<name>: expected <expected>, got shape".
-
-    A signature does not enforce its declared shape on what TF Serving (or a loaded SavedModel's
-    `signatures[...]`) feeds it, and `tf.rank` of an input whose spec has a static rank is folded
-    to that constant, so the rank is counted at run time from `tf.shape`.
-    """
-    rank = len(dims)
-    shape = tf.shape(x)
-    actual_rank = tf.reduce_sum(tf.cast(shape >= 0, tf.int32))
-    padded = tf.concat([shape, tf.zeros([rank], tf.int32)], 0)[:rank]
-    want = tf.constant([-1 if d is None else int(d) for d in dims], tf.int32)
-    ok = tf.logical_and(tf.equal(actual_rank, rank),
-                        tf.reduce_all(tf.where(want >= 0, tf.equal(padded, want), padded >= 1)))
-    check = tf.debugging.Assert(ok, [f"{name}: expected {expected}, got shape", shape],
-                                summarize=rank + 4)
-    with tf.control_dependencies([check]):
-        return tf.identity(x)
-
-
 def build_archive(temporal: keras.Model, feature_scale: float,
                   backbone: Optional[backbones.Backbone],
                   clip_length: Optional[int] = None, *,
                   window: Optional[Tuple[int, int]] = None, merge: bool = True,
                   value_range: Optional[Sequence[float]] = windows.DEFAULT_LABEL_RANGE,
-                  ) -> keras.export.ExportArchive:
-    """An ExportArchive with the `features` and (given a backbone) `faces` signatures.
+                  metadata: Optional[dict] = None) -> keras.export.ExportArchive:
+    """An ExportArchive with the `features` and (given a backbone) `faces`, `faces_jpeg` signatures.
 
     Args:
       temporal, feature_scale, backbone, clip_length: see the module docstring.
@@ -182,9 +178,12 @@ def build_archive(temporal: keras.Model, feature_scale: float,
         given a backbone, `video_faces`) signatures; None: clip signatures only.
       merge: the video signatures merge the phases (`windows.merge_phases_tf` over Δt frames).
       value_range: every signature clips its outputs to it (None: no clipping).
+      metadata: adds the `metadata` signature returning these fields
+        (`serving_signatures.metadata_fields`); None: no metadata signature.
     """
     feature_dim = int(temporal.input_shape[-1])
     scale = float(feature_scale)
+    check = serving_signatures.checked
     n_text = "N" if clip_length is None else str(int(clip_length))
 
     def outputs(va):
@@ -201,13 +200,23 @@ def build_archive(temporal: keras.Model, feature_scale: float,
         return tf.reshape(tf.cast(feats, tf.float32), [shape[0], shape[1], feature_dim])
 
     def from_features(features):
-        return head(_checked(features, FEATURES, f"float32 [batch, {n_text}, {feature_dim}] "
-                             f"(batch, N >= 1)", (None, clip_length, feature_dim)))
+        return head(check(features, FEATURES, f"float32 [batch, {n_text}, {feature_dim}] "
+                          f"(batch, N >= 1)", (None, clip_length, feature_dim)))
 
     def from_faces(faces):
-        faces = _checked(faces, FACES, f"uint8 [batch, {n_text}, H, W, 3] (aligned RGB face "
-                         f"crops; batch, N, H, W >= 1)", (None, clip_length, None, None, 3))
+        faces = check(faces, FACES, f"uint8 [batch, {n_text}, H, W, 3] (aligned RGB face "
+                      f"crops; batch, N, H, W >= 1)", (None, clip_length, None, None, 3))
         return head(face_features(faces))
+
+    def from_faces_jpeg(faces_jpeg):
+        faces = serving_signatures.decode_faces_jpeg(
+            faces_jpeg, FACES_JPEG, f"string [batch, {n_text}] (one JPEG-encoded aligned RGB "
+            f"face crop per frame, all of one size; batch, N >= 1)", (None, clip_length))
+        return head(face_features(faces))
+
+    def from_request(request):  # TF Serving's REST API needs a signature with an input.
+        del request
+        return serving_signatures.metadata_outputs(metadata)
 
     def streaming(features):
         """Per-frame values of T consecutive frames, as `inference_heads.TemporalHead` gives."""
@@ -234,14 +243,14 @@ def build_archive(temporal: keras.Model, feature_scale: float,
         return outputs(windows.merge_phases_tf(raw, step if merge else 1, value_range))
 
     def from_video_features(video_features):
-        return streaming(_checked(video_features, VIDEO_FEATURES,
-                                  f"float32 [batch, T, {feature_dim}] (T consecutive video "
-                                  f"frames of one face; batch, T >= 1)", (None, None, feature_dim)))
+        return streaming(check(video_features, VIDEO_FEATURES,
+                               f"float32 [batch, T, {feature_dim}] (T consecutive video "
+                               f"frames of one face; batch, T >= 1)", (None, None, feature_dim)))
 
     def from_video_faces(video_faces):
-        faces = _checked(video_faces, VIDEO_FACES, "uint8 [batch, T, H, W, 3] (aligned RGB face "
-                         "crops of T consecutive video frames; batch, T, H, W >= 1)",
-                         (None, None, None, None, 3))
+        faces = check(video_faces, VIDEO_FACES, "uint8 [batch, T, H, W, 3] (aligned RGB face "
+                      "crops of T consecutive video frames; batch, T, H, W >= 1)",
+                      (None, None, None, None, 3))
         return streaming(face_features(faces))
 
     archive = keras.export.ExportArchive()
@@ -258,6 +267,12 @@ def build_archive(temporal: keras.Model, feature_scale: float,
                 tf.TensorSpec([None, None, None, None, 3], tf.uint8, name=VIDEO_FACES)])
         archive.add_endpoint(VIDEO_FEATURES, from_video_features, input_signature=[
             tf.TensorSpec([None, None, feature_dim], tf.float32, name=VIDEO_FEATURES)])
+    if backbone is not None:
+        archive.add_endpoint(FACES_JPEG, from_faces_jpeg, input_signature=[
+            tf.TensorSpec([None, clip_length], tf.string, name=FACES_JPEG)])
+    if metadata is not None:
+        archive.add_endpoint(METADATA_SIGNATURE, from_request, input_signature=[
+            tf.TensorSpec([], tf.int32, name=METADATA_INPUT)])
     return archive
 
 
@@ -289,7 +304,7 @@ def export(workdir: str, export_dir: str, *, version: Optional[int] = None,
       errors.UserError: not a workdir / no checkpoint, an existing version, a bad clip length,
         the backbone problems of `resolve_backbone`.
     """
-    temporal, config, info, step = workdir_lib.load_temporal(workdir, step)
+    temporal, config, info, step = training_run.load_temporal(workdir, step)
     if clip_length is not None and clip_length < 1:
         raise errors.UserError(f"--clip_length must be >= 1, got {clip_length}")
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
@@ -304,12 +319,22 @@ def export(workdir: str, export_dir: str, *, version: Optional[int] = None,
                             "remove it once no export is running)", os.path.join(export_dir, name))
 
     merge, value_range = windows.output_options(config)  # config.output, as in evaluate.
-    archive = build_archive(temporal, float(config.data.feature_scale), net, clip_length,
-                            window=(int(config.data.clip_length), int(config.data.frame_step)),
-                            merge=merge, value_range=value_range)
     default = FACES if net is not None else FEATURES
     signatures = (DEFAULT_SIGNATURE,) + ((FACES,) if net is not None else ()) + (FEATURES,) + (
-        (VIDEO_FACES,) if net is not None else ()) + (VIDEO_FEATURES,)
+        (VIDEO_FACES,) if net is not None else ()) + (VIDEO_FEATURES,) + (
+        (FACES_JPEG,) if net is not None else ()) + (METADATA_SIGNATURE,)
+    served = serving_signatures.metadata_fields(
+        backbone=net.name if net is not None else None,
+        weights=run_contract.weights if net is not None else None,
+        face_size=net.input_size if net is not None else None,
+        feature_dim=int(info["feature_dim"]), clip_length=int(config.data.clip_length),
+        frame_step=int(config.data.frame_step), fixed_clip_length=clip_length,
+        label_range=value_range, merge_phases=merge,
+        feature_scale=float(config.data.feature_scale), step=step, signatures=signatures,
+        default_signature=default, outputs=OUTPUTS, contract=run_contract.to_dict())
+    archive = build_archive(temporal, float(config.data.feature_scale), net, clip_length,
+                            window=(int(config.data.clip_length), int(config.data.frame_step)),
+                            merge=merge, value_range=value_range, metadata=served)
     final = os.path.join(export_dir, str(version))
     tmp = tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{version}-{os.getpid()}-", dir=export_dir)
     try:

@@ -19,20 +19,22 @@ decodes in its own thread) feeds a face thread (tracker + alignment) and the cal
 the networks, so decode, detection and the CNN use both cores (TF and OpenCV release the GIL).
 
 Results come out in frame order, delayed by at most one batch. Frames without a face are never
-dropped: they come out with `faces == []`.
+dropped: they come out with `faces == []`. Each face's prediction also carries the detector's
+confidence and 5 landmarks and, when the CNN has a 7-class FER2013 head, its emotion
+probabilities for that crop (`inference_heads.with_emotions`: from the same CNN pass).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
 from ast_net import contract as contract_lib
-from ast_net import engine_options, errors, inference_heads, threads, windows
-from ast_net import workdir as workdir_lib
+from ast_net import engine_options, errors, inference_heads, threads, training_run, windows
 from ast_net.faces import align as align_lib
 from ast_net.faces import detector as detector_lib
 from ast_net.faces import video_faces
@@ -49,6 +51,7 @@ class FaceCrop:
     crop: np.ndarray
     detected: bool
     refreshed: bool  # False when box and landmarks were held from an earlier frame.
+    confidence: float = float("nan")  # The detector's (MTCNN O-Net) face probability.
 
 
 @dataclasses.dataclass
@@ -73,6 +76,10 @@ class FacePrediction:
     landmarks: dict[str, tuple[float, float]]
     detected: bool
     feature: Optional[np.ndarray] = None  # The CNN output, when `keep_features`.
+    confidence: float = float("nan")  # MTCNN O-Net face probability (held like the box).
+    # The CNN's 7 FER2013 probabilities (`backbones.EMOTIONS` order) of this frame's crop,
+    # before any smoothing; None when the backbone has no 7-class head.
+    emotions: Optional[np.ndarray] = None
 
 
 @dataclasses.dataclass
@@ -145,7 +152,13 @@ class Engine:
         self.keep_images = keep_images
         self.keep_features = keep_features
         self.cnn_fn = head.cnn_function(backbone)
+        # crops -> (the head's CNN outputs, the 7 emotion probabilities or None).
+        self.cnn_emotions_fn = inference_heads.with_emotions(head, backbone, self.cnn_fn)
         self.contract = None  # The resolved `contract.Contract`, set by `load_engine`.
+        # What the values come from (zero-shot or a checkpoint and its step), for the
+        # outputs' sidecar and labels; set by `load_engine`.
+        self.model_info: dict = {"kind": "zero-shot" if isinstance(
+            head, inference_heads.ZeroShotHead) else "checkpoint", "backbone": backbone.name}
         self.times = StageTimes()
         self.reset()
 
@@ -165,7 +178,7 @@ class Engine:
         self.detector.detect(blank)
         self.detector.refine_many(blank, [(width / 4, height / 4, width / 2, height / 2)])
         crops = np.zeros((2, self.face_size, self.face_size, 3), np.uint8)
-        outputs = [np.asarray(self.cnn_fn(crops[:n])) for n in (1, 2)]  # Shape-generic trace.
+        outputs = [self.cnn_emotions_fn(crops[:n])[0] for n in (1, 2)]  # Shape-generic trace.
         self.head.step_batch([(0, 0.0, [0], outputs[0][:1])])
         self.head.reset()
 
@@ -185,7 +198,7 @@ class Engine:
                                            self.face_size)
             crops.append(FaceCrop(track_id=t.track_id, box=t.face.box, landmarks=marks,
                                   crop=aligned.crop, detected=t.detected and refresh,
-                                  refreshed=refresh))
+                                  refreshed=refresh, confidence=float(t.face.confidence)))
         t2 = time.perf_counter()
         self.times.seconds["track"] += t1 - t0
         self.times.seconds["align"] += t2 - t1
@@ -200,12 +213,14 @@ class Engine:
         """CNN on every face of `frames` at once, then the head frame by frame, in order."""
         t0 = time.perf_counter()
         crops = [f.crop for frame in frames for f in frame.faces]
-        outputs = np.zeros((0, 0), np.float32)
+        outputs, emotions = np.zeros((0, 0), np.float32), None
         if crops:
             stacked = np.stack(crops)
-            parts = [np.asarray(self.cnn_fn(stacked[i:i + self.max_cnn_batch]))
+            parts = [self.cnn_emotions_fn(stacked[i:i + self.max_cnn_batch])
                      for i in range(0, len(stacked), self.max_cnn_batch)]
-            outputs = np.concatenate(parts) if len(parts) > 1 else parts[0]
+            outputs = np.concatenate([p[0] for p in parts])
+            if parts[0][1] is not None:
+                emotions = np.concatenate([p[1] for p in parts])
             self.times.cnn_calls += len(parts)
         t1 = time.perf_counter()
         per_frame, k = [], 0
@@ -223,7 +238,9 @@ class Engine:
                 faces.append(FacePrediction(
                     track_id=f.track_id, box=f.box, valence=float(va[j, 0]),
                     arousal=float(va[j, 1]), landmarks=f.landmarks, detected=f.detected,
-                    feature=outputs[k + j].copy() if self.keep_features else None))
+                    feature=outputs[k + j].copy() if self.keep_features else None,
+                    confidence=f.confidence,
+                    emotions=None if emotions is None else emotions[k + j].copy()))
             k += len(frame.faces)
             results.append(FramePrediction(index=frame.index, timestamp=frame.timestamp,
                                            faces=faces, image=frame.image,
@@ -331,7 +348,7 @@ def load_head(checkpoint: Optional[str] = None, backbone_name: Optional[str] = N
         head = inference_heads.ZeroShotHead(
             DEFAULT_SMOOTHING_S if smoothing_s is None else smoothing_s)
         return head, backbone_name or backbones.DEFAULT
-    model, config, info, _ = workdir_lib.load_temporal(checkpoint, step)  # step: latest/best/N
+    model, config, info, restored = training_run.load_temporal(checkpoint, step)  # latest/best/N
     # The one compatibility check (`contract.resolve`): known backbone, the same one.
     trained_on = contract_lib.resolve(contract_lib.of_model_info(info, config), checkpoint,
                                       backbone=backbone_name).backbone
@@ -343,6 +360,7 @@ def load_head(checkpoint: Optional[str] = None, backbone_name: Optional[str] = N
         model, clip_length=int(config.data.clip_length), frame_step=int(config.data.frame_step),
         feature_scale=float(config.data.get("feature_scale", 1.0)), jit_compile=jit_compile,
         merge=merge, value_range=value_range)
+    head.step = restored  # The checkpoint step restored (for the outputs' sidecar).
     return head, trained_on
 
 
@@ -407,4 +425,12 @@ def load_engine(checkpoint: Optional[str] = None,
                     max_faces=options.max_faces, batch_frames=options.batch_frames,
                     **engine_kwargs)
     engine.contract = run
+    if checkpoint:
+        engine.model_info.update(checkpoint=os.path.abspath(checkpoint), step=head.step,
+                                 step_requested=str(options.step or "latest"),
+                                 clip_length=head.clip_length, frame_step=head.frame_step)
+    else:
+        engine.model_info.update(mapping="Russell circumplex (ast_net/va_mapping.py)",
+                                 smoothing_s=head.smoothing_s)
+    engine.model_info["backbone_weights"] = options.backbone_weights or "default"
     return engine

@@ -30,6 +30,7 @@ compute this same streaming sequence in TensorFlow ops.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -100,6 +101,7 @@ class TemporalHead:
         self.value_range = None if value_range is None else tuple(float(v) for v in value_range)
         self.feature_dim = int(model.input_shape[-1])
         self.capacity = (self.clip_length - 1) * self.frame_step + 1
+        self.step = None  # The checkpoint step restored, set by `inference.load_head`.
         spec = tf.TensorSpec([None, None, self.feature_dim], tf.float32)
 
         def last_output(windows):
@@ -175,7 +177,7 @@ class ZeroShotHead:
             raise errors.UserError(
                 f"the {backbone.name} backbone has no FER2013 emotion head, which the zero-shot "
                 "default needs: use --backbone=mini_xception, fine-tuned vgg16 weights "
-                "(ast-net-train-cnn), or an AST-Net --checkpoint")
+                "(ast-net-train-cnn), or an AST-Net --workdir")
         if tuple(backbone.probs_model.output_shape[1:]) != (len(backbones.EMOTIONS),):
             raise errors.UserError(f"the {backbone.name} backbone does not output the 7 FER2013 "
                                    "classes the zero-shot mapping needs")
@@ -202,3 +204,47 @@ class ZeroShotHead:
                 rows.append(smoother.update(timestamp, value))
             out.append(np.asarray(rows, np.float32).reshape(-1, 2))
         return out
+
+
+def has_emotion_head(backbone) -> bool:
+    """Whether the backbone's network ends in the 7 FER2013 classes (`backbones.EMOTIONS`)."""
+    return (backbone.probs_model is not None
+            and tuple(backbone.probs_model.output_shape[1:]) == (len(backbones.EMOTIONS),))
+
+
+def with_emotions(head, backbone, cnn_fn):
+    """crops uint8 [B, S, S, 3] -> (the head's CNN outputs [B, D], emotions [B, 7] or None).
+
+    The zero-shot head's outputs are the 7 probabilities themselves. For the LSTM head, a
+    backbone with a 7-class head gives its features and probabilities in one pass (one Keras
+    model with both outputs, sharing the layers up to the features); without one, None.
+    """
+    if isinstance(head, ZeroShotHead):
+        def same(crops):
+            probs = np.asarray(cnn_fn(crops))
+            return probs, probs
+
+        return same
+    if not has_emotion_head(backbone):
+        return lambda crops: (np.asarray(cnn_fn(crops)), None)
+    try:  # One graph to both outputs: the layers they share run once.
+        joint = keras.Model(backbone.probs_model.inputs,
+                            [backbone.feature_model.outputs[0], backbone.probs_model.outputs[0]])
+    except ValueError:  # The two models do not share a graph: two calls.
+        joint = None
+
+    @tf.function(reduce_retracing=True)
+    def both(faces_uint8):
+        x = backbone.preprocess(faces_uint8)
+        if joint is not None:
+            features, probs = joint(x, training=False)
+        else:
+            features = backbone.feature_model(x, training=False)
+            probs = backbone.probs_model(x, training=False)
+        return tf.cast(features, tf.float32), tf.cast(probs, tf.float32)
+
+    def call(crops):
+        features, probs = both(crops)
+        return features.numpy(), probs.numpy()
+
+    return call

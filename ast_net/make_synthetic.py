@@ -4,14 +4,18 @@
 
 Writes `{split}-0000i-of-0000k.tfrecord` SequenceExamples (per-frame features, valence, arousal,
 label mask, face-present flag) and `manifest.json` into --out_dir; see
-`ast_net/data/synthetic.py` for what the data are and BUILD.md, section Synthetic benchmark,
+`ast_net/data/synthetic.py` for what the data are and docs/synthetic.md,
 for timings.
 """
 
-from absl import app, flags
+from ast_net import startup
 
-from ast_net import errors
-from ast_net.data import synthetic
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
+
+from absl import flags  # noqa: E402
+
+from ast_net import errors  # noqa: E402
+from ast_net.data import synthetic  # noqa: E402
 
 _DEFAULTS = synthetic.Params()
 
@@ -65,7 +69,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    errors.run_app(main)
 
 
 if __name__ == "__main__":

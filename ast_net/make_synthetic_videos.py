@@ -7,14 +7,18 @@ Animates the astronaut photo (valence -> mouth corners, arousal -> eyes, brows a
 pose, light, noise and per-subject look as nuisances) and writes `{split}/videos/*.avi`, the
 `FC_{split}_labels/*.dat` label files (delayed by a per-video annotator delay), the undelayed
 truth `labels_truth.csv` and `synthetic_manifest.json`. The defaults (6/2/2 videos of 600
-frames, 320x240 at 49.979 fps) take about 20 s on 2 CPU cores; see BUILD.md,
+frames, 320x240 at 49.979 fps) take about 20 s on 2 CPU cores; see docs/synthetic.md,
 section Synthetic face videos.
 """
 
-from absl import app, flags
+from ast_net import startup
 
-from ast_net import errors
-from ast_net.data import synthetic_video, synthetic_video_io
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
+
+from absl import flags  # noqa: E402
+
+from ast_net import errors  # noqa: E402
+from ast_net.data import synthetic_video, synthetic_video_io  # noqa: E402
 
 _OUT_DIR = flags.DEFINE_string("out_dir", None, "Data set root to write (created if missing; "
                                "files of the same names are replaced).")
@@ -52,7 +56,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    errors.run_app(main)
 
 
 if __name__ == "__main__":

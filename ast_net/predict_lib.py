@@ -3,25 +3,30 @@
 For each video `predict_video` streams the frames through the engine (`inference.Engine`:
 tracking, alignment, CNN, LSTM or zero-shot head) and writes, in `out_dir`:
 
-* `<name>.csv`: one row per frame and face, columns `outputs.CSV_COLUMNS`. A frame with no face
-  gets one row with `face_present` 0 and empty face_id / values / box, so no frame is ever
-  dropped and every row has its frame index and `timestamp_s = frame / fps`. Rows are written
-  as the frames come out of the engine (to the `ast_net.atomic` temporary name
-  `.<name>.csv.<pid>.tmp`, renamed when the video is done), so memory stays flat however long
-  the video is.
+* `<name>.csv`: one row per frame and face, columns `outputs.CSV_COLUMNS` (docs/outputs.md:
+  the original ten, then detection confidence, the 5 landmarks and the 7 emotion
+  probabilities). A frame with no face gets one row with `face_present` 0 and every face
+  column empty, so no frame is ever dropped and every row has its frame index and
+  `timestamp_s = frame / fps`. Rows are written as the frames come out of the engine (to the
+  `ast_net.atomic` temporary name `.<name>.csv.<pid>.tmp`, renamed when the video is done), so
+  memory stays flat however long the video is.
 * `<name>.png`: valence and arousal over time, one line per face id, read back from the CSV in
   chunks in bounded memory: at most `outputs.MAX_PLOT_IDS` ids (the longest tracks; the title
   says so when there are more) and `outputs.MAX_PLOT_POINTS` points per line (means over
   consecutive frames).
-* with `annotate`: `<name>_annotated.mp4` (OpenCV `mp4v`), each frame with the face boxes, track
-  ids and current values. Files named `*_annotated.mp4` are never taken as inputs from a
-  directory or a glob (a later run over the same folder skips them); name one explicitly to
-  predict it.
+* `<name>.json`: the sidecar (`run_record`): the model (zero-shot, or checkpoint and step), the
+  preprocessing contract, sampling, package versions and run time. Not a video: never an input.
+* with `annotate`: `<name>_annotated.mp4` (H.264 through imageio-ffmpeg's ffmpeg, else OpenCV
+  `mp4v`; `outputs_video.py`), each frame with the face boxes, track ids and current values,
+  text sized to the face box, and whether the values are zero-shot or from a trained model.
+  Files named `*_annotated.mp4` are never taken as inputs from a directory or a glob (a later
+  run over the same folder skips them); name one explicitly to predict it.
 
 Every output appears under its final name only when it is complete (`ast_net.atomic`); a video
 that fails leaves none of its outputs behind.
 
-`predict(inputs, ...)` takes a file, a directory (its video files, not recursive) or a glob,
+`predict(inputs, ...)` takes a file, a directory (its video files, not recursive) or a glob
+(recursive: `dir/**/*.mp4` matches at any depth),
 loads the models once and runs every video. A video that fails (cannot be opened, damaged,
 truncated, an output that cannot be written) is reported in one line and the others go on,
 except when the output folder is full or read-only (ENOSPC, EDQUOT, EROFS): every next video
@@ -79,7 +84,7 @@ def expand_inputs(spec: str, skipped: Optional[list] = None) -> list[str]:
                                       "--annotate skipped" if found else "") + ")")
         return paths
     if glob.has_magic(spec):
-        found = sorted(p for p in glob.glob(spec) if os.path.isfile(p))
+        found = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
         paths = _without_outputs(found, skipped)
         if not paths:
             raise errors.UserError(f"{spec}: no file matches this pattern"
@@ -110,6 +115,8 @@ class VideoResult:
     csv_path: Optional[str] = None
     plot_path: Optional[str] = None
     video_path: Optional[str] = None
+    sidecar_path: Optional[str] = None
+    video_codec: Optional[str] = None  # "h264", or "mp4v" when no ffmpeg could write H.264.
     frames: int = 0
     frames_with_face: int = 0
     face_ids: tuple = ()
@@ -159,6 +166,65 @@ def _on_terminal(stream) -> bool:
         return False
 
 
+def model_label(engine) -> str:
+    """What the values come from, in a few words (annotated frames): `zero-shot` or
+    `trained, step N`."""
+    info = getattr(engine, "model_info", None) or {}
+    if info.get("kind") == "checkpoint":
+        return f"trained, step {info['step']}" if info.get("step") is not None else "trained"
+    return "zero-shot"
+
+
+def model_title(engine, checkpoint: Optional[str] = None) -> str:
+    """The model in a plot title: `zero-shot mini_xception + Russell circumplex` or
+    `AST-Net <checkpoint>, step N`."""
+    info = getattr(engine, "model_info", None) or {}
+    if info.get("kind") == "checkpoint" or checkpoint:
+        where = info.get("checkpoint", checkpoint)
+        return f"AST-Net {where}" + (f", step {info['step']}" if info.get("step") is not None
+                                     else "")
+    return f"zero-shot {engine.backbone.name} + Russell circumplex"
+
+
+def run_record(engine, path: str, info, result: VideoResult, started: float,
+               complete: bool = True) -> dict:
+    """The sidecar of one video (`outputs.write_sidecar`): model, contract, sampling,
+    versions, run time."""
+    import platform
+
+    import cv2
+
+    import ast_net
+
+    contract = getattr(engine, "contract", None)
+    versions = {"ast_net": ast_net.__version__, "python": platform.python_version(),
+                "opencv": cv2.__version__}
+    for module in ("tensorflow", "keras", "imageio_ffmpeg"):
+        if module in sys.modules:
+            versions[module] = getattr(sys.modules[module], "__version__", "")
+    return {
+        "video": os.path.abspath(path),
+        "outputs": {k: os.path.basename(v) for k, v in (
+            ("csv", result.csv_path), ("plot", result.plot_path),
+            ("annotated_video", result.video_path)) if v},
+        "model": dict(getattr(engine, "model_info", None) or {}),
+        "contract": contract.to_dict() if contract is not None else None,
+        "sampling": {
+            "fps": info.fps, "width": info.width, "height": info.height,
+            "frames": result.frames, "frames_with_face": result.frames_with_face,
+            "face_ids": len(result.face_ids), "timestamp_s": "frame / fps",
+            "every_frame": True, "detect_every": engine.detect_every,
+            "refine_every": engine.refine_every, "max_faces": engine.max_faces,
+            "batch_frames": engine.batch_frames},
+        "annotated_codec": result.video_codec if result.video_path else None,
+        "versions": versions,
+        "run": {"started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                "seconds": round(result.seconds, 3),
+                "frames_per_s": round(result.frames / max(result.seconds, 1e-9), 2),
+                "complete": complete},
+    }
+
+
 def predict_video(engine, path: str, out_dir: str, *, name: str = "",
                   annotate: bool = False, progress: bool = True,
                   mode: str = "") -> VideoResult:
@@ -174,6 +240,7 @@ def predict_video(engine, path: str, out_dir: str, *, name: str = "",
     name = name or os.path.splitext(os.path.basename(path))[0]
     result = VideoResult(path=path)
     writer = sink = results = bar = None
+    started = time.time()
     done: list[str] = []  # Outputs of this video already under their final name.
     try:
         outputs.ensure_out_dir(out_dir)
@@ -191,6 +258,7 @@ def predict_video(engine, path: str, out_dir: str, *, name: str = "",
         t0 = time.perf_counter()
         ids: set = set()
         sideways = SidewaysCheck()
+        label = model_label(engine)
         results = engine.run(reader, keep_images=annotate)
         for pred in results:
             writer.write(pred)
@@ -198,7 +266,7 @@ def predict_video(engine, path: str, out_dir: str, *, name: str = "",
             result.frames_with_face += bool(pred.faces)
             ids.update(f.track_id for f in pred.faces)
             if sink is not None:
-                sink.write(outputs.draw(pred.image, pred))
+                sink.write(outputs.draw(pred.image, pred, model=label))
             bar.update(1)
             if sideways.frames < FACE_CHECK_FRAMES:
                 sideways.add(pred)
@@ -211,11 +279,15 @@ def predict_video(engine, path: str, out_dir: str, *, name: str = "",
         result.csv_path = writer.path
         if sink is not None:
             done.append(sink.close())
-            result.video_path = sink.path
+            result.video_path, result.video_codec = sink.path, sink.codec
         result.face_ids = tuple(sorted(ids))
         title = f"{os.path.basename(path)}: {mode}" if mode else os.path.basename(path)
         result.plot_path = outputs.plot_csv(result.csv_path, os.path.join(out_dir, name + ".png"),
-                                    title)
+                                            title)
+        done.append(result.plot_path)
+        result.sidecar_path = outputs.write_sidecar(
+            result.csv_path, run_record(engine, path, info, result, started,
+                                        complete=not reader.truncated))
     except BaseException:
         _stop(results, reader)  # The threads first: nothing may outlive a failed video.
         for part in (writer, sink):
@@ -302,8 +374,7 @@ def predict(inputs: list[str], out_dir: str, *, checkpoint: Optional[str] = None
         from ast_net import inference
 
         engine = inference.load_engine(checkpoint, options, **engine_options)
-    mode = (f"AST-Net ({checkpoint})" if checkpoint
-            else f"zero-shot {engine.backbone.name} + Russell circumplex")
+    mode = model_title(engine, checkpoint)
     results, not_done, stopped = [], [], ""
     for i, (path, name) in enumerate(zip(paths, output_names(paths))):
         try:
@@ -324,7 +395,8 @@ def predict(inputs: list[str], out_dir: str, *, checkpoint: Optional[str] = None
             print(f"{path}: {result.frames} frames ({result.frames_with_face} with a face, "
                   f"face ids {format_ids(result.face_ids)}), {fps:.1f} frames/s -> "
                   f"{result.csv_path}, {result.plot_path}"
-                  + (f", {result.video_path}" if result.video_path else ""), flush=True)
+                  + (f", {result.video_path}" if result.video_path else "")
+                  + f", {result.sidecar_path}", flush=True)
         if stopped:
             break
     failed = [r for r in results if r.error]

@@ -1,8 +1,8 @@
 """ast-net-realtime: live valence/arousal of every face from a camera, a stream or a video file.
 
-  ast-net-realtime --source=0 --out=live/ --display          # first camera, on screen
-  ast-net-realtime --source=rtsp://cam.local/stream --out=live/
-  ast-net-realtime --source=clip.mp4 --out=live/ --nopace    # a file, every frame, full speed
+  ast-net-realtime --source=0 --out_dir=live/ --display      # first camera, on screen
+  ast-net-realtime --source=rtsp://cam.local/stream --out_dir=live/
+  ast-net-realtime --source=clip.mp4 --out_dir=live/ --nopace    # a file, every frame, full speed
 
 Frames are dropped (not queued) when the source is faster than the model, so latency stays
 bounded; fps and latency are printed once per second (and drawn with --display when OpenCV has
@@ -11,21 +11,27 @@ a GUI). Each session writes its own live/<source name>-<UTC start>.csv like ast-
 (CSV closed and renamed, exit status 0). See ast_net/realtime_lib.py.
 """
 
-import signal
-import sys
+from ast_net import startup
 
-from absl import flags
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
 
-from ast_net import engine_flags, errors, realtime_lib
-from ast_net.faces import video as video_lib
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+from ast_net import engine_flags, errors, flag_names, realtime_lib  # noqa: E402
+from ast_net.faces import video as video_lib  # noqa: E402
 
 _SOURCE = flags.DEFINE_string(
     "source", None, "Camera index (0, 1, ...), stream URL (rtsp://, http://, ...) or video file.")
-_OUT = flags.DEFINE_string("out", "realtime_out", "Output directory for each session's "
+_OUT = flags.DEFINE_string("out_dir", "realtime_out", "Output directory for each session's "
                            "<source name>-<UTC start>.csv.")
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", None, "Work directory of ast-net-train. Default: the zero-shot baseline of "
+    "workdir", None, "Work directory of ast-net-train. Default: the zero-shot baseline of "
     "the embedded FER2013 CNN (emotion probabilities mapped onto Russell's circumplex).")
+flag_names.deprecated_alias("out", "out_dir")
+flag_names.deprecated_alias("checkpoint", "workdir")
 _PACE = flags.DEFINE_boolean(
     "pace", True, "Video files only: play at the file's frame rate, dropping frames when the "
     "model is slower (--pace, like a camera), or process every frame as fast as possible "

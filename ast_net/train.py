@@ -11,12 +11,20 @@ file's path. Any config field can be overridden as --config.<field>=<value>; see
 file's docstring for the result it should reach.
 """
 
-import os
+from ast_net import startup
 
-from absl import flags
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
 
-from ast_net import config_flag, errors, train_lib
-from ast_net import workdir as workdir_lib
+import os  # noqa: E402
+
+from absl import flags  # noqa: E402
+
+from ast_net import (  # noqa: E402
+    config_flag,
+    errors,
+    train_lib,
+    training_run,  # noqa: E402
+)
 
 _CONFIG = config_flag.define(
     "A bundled config's name (e.g. default; ablation rows as ablation:la_t) or the path of an "
@@ -33,7 +41,7 @@ def main(argv):
         raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     result = train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     dev = ", ".join(f"{k} {v:.4f}" for k, v in result["dev"].items())
-    best = workdir_lib.read_best(os.path.expanduser(_WORKDIR.value))
+    best = training_run.read_best(os.path.expanduser(_WORKDIR.value))
     best = f"; best: step {best['step']} ({best['metric']} {best['score']:.4f})" if best else ""
     print(f"finished at step {result['step']}; dev: {dev or 'n/a'}; "
           f"checkpoints in {_WORKDIR.value}/checkpoints{best}", flush=True)

@@ -4,14 +4,19 @@
       --manual_dir=~/data/fer2013 \
       --config.model.init_weights=~/weights/rcmalli_vggface_tf_vgg16.h5
 
-`--manual_dir` holds the Kaggle `fer2013.csv`; TFDS prepares it once under `--data_dir`.
+`--manual_dir` holds the Kaggle `fer2013.csv`; TFDS prepares it once under `--tfds_dir`.
 Re-running the same command resumes after the last finished loop. The fine-tuned network is
-written to the workdir as the file `load_backbone` / `ast-net-extract-features --weights` read.
+written to the workdir as the file `load_backbone` / `ast-net-extract-features
+--backbone_weights` read.
 """
 
-from absl import flags
+from ast_net import startup
 
-from ast_net import config_flag, errors, train_cnn_lib
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
+
+from absl import flags  # noqa: E402
+
+from ast_net import config_flag, errors, flag_names, train_cnn_lib  # noqa: E402
 
 _CONFIG = config_flag.define(
     "A bundled config's name (cnn_vgg16: the paper) or the path of an ml_collections config "
@@ -20,12 +25,13 @@ _CONFIG = config_flag.define(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Directory for checkpoints, TensorBoard logs, metrics.json and the "
     "fine-tuned weights; re-running with the same directory resumes training.")
-_DATA_DIR = flags.DEFINE_string(
-    "data_dir", None, "TFDS data directory where FER2013 is prepared once (overrides "
+_TFDS_DIR = flags.DEFINE_string(
+    "tfds_dir", None, "TFDS data directory where FER2013 is prepared once (overrides "
     "config.data.data_dir; default ~/tensorflow_datasets).")
 _MANUAL_DIR = flags.DEFINE_string(
     "manual_dir", None, "Directory holding the Kaggle fer2013.csv (overrides "
     "config.data.manual_dir); only needed until the dataset has been prepared.")
+flag_names.deprecated_alias("data_dir", "tfds_dir")  # --data_dir: feature records elsewhere.
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -34,8 +40,8 @@ def main(argv):
     if len(argv) > 1:
         raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
     config = _CONFIG.value
-    if _DATA_DIR.value is not None:
-        config.data.data_dir = _DATA_DIR.value
+    if _TFDS_DIR.value is not None:
+        config.data.data_dir = _TFDS_DIR.value
     if _MANUAL_DIR.value is not None:
         config.data.manual_dir = _MANUAL_DIR.value
     metrics = train_cnn_lib.train_and_evaluate(config, _WORKDIR.value)

@@ -6,7 +6,8 @@ seed fixes them), feeds them through the backbone's own `Backbone.preprocess` (r
 backbone's input, gray to 3 channels for VGG16, its normalisation) and trains the 7-way softmax
 with Keras `fit`. Training runs in loops of `steps_per_loop` steps; after each loop a
 tf.train.Checkpoint of the model, the optimizer and the loop counter is saved by the temporal
-trainer's CheckpointManager (`workdir/checkpoints/ckpt-<loops done>`, see `ast_net.workdir`) and
+trainer's CheckpointManager (`workdir/checkpoints/ckpt-<loops done>`, see
+`ast_net.training_run`) and
 TensorBoard scalars go to `workdir/tensorboard/`; re-running the same command resumes after the
 last finished loop (from the newest intact checkpoint). At the end the accuracy on
 `eval_split` (PublicTest) goes to `workdir/metrics.json` and the fine-tuned network to the file
@@ -23,8 +24,7 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from ast_net import errors
-from ast_net import workdir as workdir_lib
+from ast_net import errors, training_run
 from ast_net.data import fer2013
 from ast_net.models import backbones
 
@@ -150,8 +150,8 @@ def _checkpoint(model: keras.Model, workdir: str):
     loops = tf.Variable(0, dtype=tf.int64, trainable=False)
     model.optimizer.build(model.trainable_variables)
     ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer, loops=loops)
-    found = workdir_lib.find_latest(workdir)
-    manager = workdir_lib.checkpoint_manager(ckpt, workdir, found)
+    found = training_run.find_latest(workdir)
+    manager = training_run.checkpoint_manager(ckpt, workdir, found)
     if found:
         try:
             ckpt.restore(found.path).assert_existing_objects_matched()
@@ -190,7 +190,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                   loss=keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
                   jit_compile=train_cfg.jit_compile)
-    ckpt_dir = workdir_lib.checkpoint_dir(workdir)
+    ckpt_dir = training_run.checkpoint_dir(workdir)
     manager, loops = _checkpoint(model, workdir)
     loops_done = int(loops.numpy())
     total_loops = train_cfg.num_steps // train_cfg.steps_per_loop
@@ -218,7 +218,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         "resumed_after_loop": loops_done, f"{config.data.eval_split}_accuracy": float(accuracy),
         f"{config.data.eval_split}_loss": float(loss), "history": history, "export": path,
     }
-    workdir_lib.write_json(os.path.join(workdir, "metrics.json"), metrics)
+    training_run.write_json(os.path.join(workdir, "metrics.json"), metrics)
     logging.info("%s accuracy %.4f; fine-tuned weights: %s", config.data.eval_split, accuracy,
                  path)
     return metrics

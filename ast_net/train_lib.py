@@ -18,6 +18,10 @@ curves of up to 4 dev videos with their CC in the title. The run's hyperparamete
 weights, terms on, label loss, LSTM units, learning rate, seed, ...) go once per run to the
 HParams dashboard (written in `tensorboard/` itself, so `tensorboard --logdir` over an ablation
 work directory compares its rows).
+
+`config.train.distribute` picks the strategy (`ast_net.distribute`); `batch_size` is the global
+batch under each. In a multi-worker job every worker runs this same function: only the chief
+writes the work directory (run info, checkpoints, TensorBoard), every worker restores from it.
 """
 
 from __future__ import annotations
@@ -32,22 +36,20 @@ import tensorflow as tf
 from absl import logging
 from tensorboard.plugins.hparams import api as hparams_api
 
-from ast_net import config_check, contract, errors, evaluate_lib, losses, metrics
-from ast_net import workdir as workdir_lib
+from ast_net import (
+    config_check,
+    contract,
+    distribute,
+    errors,
+    evaluate_lib,
+    losses,
+    metrics,
+    training_run,
+)
 from ast_net.data import clips, records, schema
-from ast_net.models import siamese, temporal
+from ast_net.models import temporal
 
-
-def get_strategy(name: str) -> tf.distribute.Strategy:
-    """"auto": MirroredStrategy when several GPUs are visible; "mirrored": over all visible
-    devices (GPUs, else the logical CPUs); "none": the default strategy."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "none" or (name == "auto" and len(gpus) < 2):
-        return tf.distribute.get_strategy()
-    if name in ("auto", "mirrored"):
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
-    raise errors.UserError(f"config.train.distribute must be auto, none or mirrored, got {name!r}")
+get_strategy = distribute.get_strategy  # `config.train.distribute` -> tf.distribute.Strategy
 
 
 def _backbone_of(files) -> str:
@@ -70,8 +72,8 @@ def training_contract(config, feature_dim: int, backbone: str,
                    hint="the manifest does not describe these feature records")
     run = found.merged(mine)
     info_path = os.path.join(workdir, "model_info.json")
-    if os.path.exists(info_path) and workdir_lib.has_checkpoint(workdir):  # else: a new run
-        _, info = workdir_lib.load_run_info(workdir)
+    if os.path.exists(info_path) and training_run.has_checkpoint(workdir):  # else: a new run
+        _, info = training_run.load_run_info(workdir)
         contract.check(contract.Contract.from_dict(info.get(contract.KEY)), run, workdir,
                        what="holds a checkpoint trained on data of another preprocessing "
                             "contract", hint="use a new --workdir")
@@ -161,6 +163,7 @@ def dev_losses(siamese_model, files, feature_dim, config) -> Dict[str, float]:
     data = clips.clip_dataset(files, feature_dim, config.data,
                               batch_size=int(config.train.batch_size), seed=int(config.seed),
                               repeat=False, shuffle=batches > 0)
+    data = distribute.shard_by_data(data)  # Multi-worker: each worker its part of each batch.
     if batches > 0:
         data = data.take(batches)
     if not any(True for _ in data.take(1)):
@@ -206,6 +209,10 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
         None trains to config.train.num_steps.
     """
     config_check.validate(config)  # Before anything is written: a bad value is one line each.
+    # First TF call of the run: a multi-worker strategy sets up collective ops when it is made.
+    strategy = distribute.get_strategy(config.train.distribute)
+    chief = distribute.is_chief(strategy)  # Only the chief writes into `workdir`.
+    distribute.check_batch(strategy, int(config.train.batch_size))
     keras.utils.set_random_seed(int(config.seed))
     # `~` in paths (a shell leaves `--flag=~/x` alone); config.json then holds the real path.
     if config.data.data_dir:
@@ -224,15 +231,16 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
         except errors.UserError as e:
             dev_files = None
             logging.warning("no dev evaluation during training: %s", e)
-    workdir_lib.check_compatible(workdir, config, feature_dim)
+    training_run.check_compatible(workdir, config, feature_dim)
     backbone = _backbone_of(train_files)
     run_contract = training_contract(config, feature_dim, backbone, workdir)
-    workdir_lib.save_run_info(workdir, config, feature_dim, backbone, run_contract.to_dict())
+    if chief:
+        training_run.save_run_info(workdir, config, feature_dim, backbone,
+                                  run_contract.to_dict())
 
-    strategy = get_strategy(config.train.distribute)
     with strategy.scope():
         net = temporal.from_config(config.model, feature_dim)
-        model = siamese.SiameseTemporalModel(net, config.loss, name="ast_net")
+        model = distribute.model_class(strategy)(net, config.loss, name="ast_net")
         optimizer = keras.optimizers.Adam(float(config.train.learning_rate),
                                           global_clipnorm=config.train.grad_clip_norm or None)
         model.compile(optimizer=optimizer, jit_compile=bool(config.train.jit_compile))
@@ -241,19 +249,26 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
     ckpt = tf.train.Checkpoint(model=net, optimizer=optimizer, step=step_var)
     # Resumes from the newest intact checkpoint file (damaged ones are skipped with a warning),
     # whatever the manager's state file says; the manager only deletes what it supersedes.
-    resume = workdir_lib.find_latest(workdir)
-    manager = workdir_lib.checkpoint_manager(ckpt, workdir, resume)
+    resume = training_run.find_latest(workdir)
+    manager = training_run.checkpoint_manager(ckpt, workdir, resume) if chief else None
+    worker = distribute.worker_name(strategy)
     if resume:
         ckpt.restore(resume.path).assert_existing_objects_matched()
         logging.info("resumed from %s at step %d", resume.path, int(step_var))
-        print(f"resuming from step {int(step_var)} ({resume.path})", flush=True)
-    best = workdir_lib.BestKeeper(workdir, str(config.train.get("best_metric", "mean_cc") or ""),
-                                  model=net, step=step_var)
+        print(f"{worker + ': ' if worker else ''}resuming from step {int(step_var)} "
+              f"({resume.path})", flush=True)
+    distribute.check_same_step(strategy, int(step_var))
+    best_metric = str(config.train.get("best_metric", "mean_cc") or "") if chief else ""
+    best = training_run.BestKeeper(workdir, best_metric, model=net, step=step_var)
 
-    write_hparams(os.path.join(workdir, "tensorboard"), config)
-    tb_train = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "train"))
+    tb_root = os.path.join(workdir, "tensorboard")
+    if chief:
+        write_hparams(tb_root, config)
+        tb_train = tf.summary.create_file_writer(os.path.join(tb_root, "train"))
+        tb_dev = tf.summary.create_file_writer(os.path.join(tb_root, "dev"))
+    else:
+        tb_train = tb_dev = tf.summary.create_noop_writer()
     logger = ScalarLogger(tb_train, int(config.train.get("log_every", 10)), optimizer)
-    tb_dev = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard", "dev"))
     num_steps = int(config.train.num_steps)
     target = num_steps if stop_after_steps is None else min(
         num_steps, int(step_var) + int(stop_after_steps))
@@ -268,7 +283,7 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
 
     from tqdm import tqdm
     bar = tqdm(total=num_steps, initial=int(step_var), desc="train", unit="step",
-               dynamic_ncols=True, disable=None)
+               dynamic_ncols=True, disable=None if chief else True)
     try:
         with records.schema_errors(train_files, feature_dim):
             while int(step_var) < target:
@@ -281,6 +296,7 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
                 n = boundary - step
                 data = clips.clip_dataset(train_files, feature_dim, config.data, batch_size=batch,
                                           seed=(int(config.seed) * 1_000_003 + step) % (2**31))
+                data = distribute.shard_by_data(data)
                 t0 = time.perf_counter()
                 logger.start(step, boundary)
                 model.fit(data, steps_per_epoch=n, epochs=1, verbose=0, shuffle=False,
@@ -293,7 +309,10 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
                 bar.update(n)
                 bar.set_postfix(loss=f"{last_losses.get('total', float('nan')):.4f}")
                 if step % ckpt_every == 0 or step >= target:
-                    manager.save(checkpoint_number=step)
+                    if chief:
+                        manager.save(checkpoint_number=step)
+                    else:
+                        distribute.discard_save(ckpt)
                 if dev_files and (step % eval_every == 0 or step >= num_steps):
                     dev_scores = evaluate_dev(net, dev_files, feature_dim, config, tb_dev, step,
                                               siamese_model=model)
@@ -301,6 +320,10 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
                     bar.write(f"step {step}: " + ", ".join(
                         f"{k} {dev_scores[k]:.3f}" for k in dev_scores
                         if k.endswith(("/mean_cc", "/mean_ccc")) or k == "loss/total"))
+    except tf.errors.UnavailableError as e:  # A peer died: one line, not a TF trace.
+        if distribute.is_multi_worker(strategy):
+            raise distribute.lost_worker(e, int(step_var)) from None
+        raise
     finally:
         bar.close()
     return {"step": int(step_var), "losses": last_losses, "dev": dev_scores}

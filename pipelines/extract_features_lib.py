@@ -8,18 +8,24 @@ list replaced by `frame/features` [T, D] and the context saying `feature_dim`, `
 and `backbone`. Frames without a face (`face_present` 0) get zero features and no CNN time; a
 JPEG that does not decode is treated as a frame without a face and counted.
 
-Frames are decoded by tf.data in parallel and go through the backbone in batches
-(`Backbone.features_function`, optionally XLA-compiled). Each output shard is written to a
-hidden temporary name and renamed when complete (`ast_net.atomic`), so no reader sees a partial
-one. The input shards are the set `in_dir/manifest.json` names (`shards`; every `*.tfrecord`
-when there is no manifest). Each output is tied to its exact input: the manifest records per
-shard the input's SHA-256 (re-hashed only when its size, mtime or inode changed) and a key of
-the extraction settings; a re-run keeps an output only when both still match, redoes the
-others, and deletes output shards the current input set does not name (say, after
+The work is an Apache Beam job (`feature_inference`: each shard read and its records taken
+apart on a worker, the faces through the backbone with Beam's RunInference in batches of
+`batch_size` keyed by shard, record and batch, the records put back together and each output
+shard written to a hidden temporary name and renamed when complete, `ast_net.atomic`), on the
+runner prepare-videos uses (`beam_pipeline`: DirectRunner with one or several worker
+processes, or Dataflow / Flink / Spark with their options; the workers must see in_dir and
+out_dir, as prepare-videos' do). The features are the numbers the backbone gives on the
+decoded faces, the same with any number of workers, and the shards the same bytes. No reader
+sees a partial shard. The input shards are the set `in_dir/manifest.json` names (`shards`;
+every `*.tfrecord` when there is no manifest). Each output is tied to its exact input: the
+manifest records per shard the input's SHA-256 (re-hashed only when its size, mtime or inode
+changed) and a key of the extraction settings; a re-run keeps an output only when both still
+match, redoes the others, and deletes output shards the current input set does not name (say, after
 prepare-videos ran again with another --num_shards). `out_dir/manifest.json` is the input
 manifest plus `files` ({split: [shard names]}: the shards train and evaluate read, only
 finished and current ones), a `features` section (backbone, weights, D, per-shard counts and
-input fingerprints, failed shards), rewritten atomically before and after every shard, and the
+input fingerprints, failed shards), rewritten atomically before and after the job (a shard
+finished by a run killed in between is kept from its result file), and the
 preprocessing contract (`ast_net/contract.py`) of the faces completed with the backbone, its
 weights fingerprint and D. Faces of another size than the backbone's input (say 224 px faces
 for the 64 px mini_xception) are refused with one error line: never a silent resize.
@@ -32,16 +38,18 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import threading
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 import tensorflow as tf
 import tqdm
 
 from ast_net import atomic, contract, errors
 from ast_net.data import schema
 from ast_net.models import backbones
+from pipelines import beam_pipeline, feature_inference
 from pipelines import manifest as faces_manifest
 
 MANIFEST = "manifest.json"
@@ -120,121 +128,6 @@ def _input_identity(path: str, known: Optional[dict]) -> dict:
     return ident
 
 
-def _feature_list(ex: tf.train.SequenceExample, key: str):
-    return ex.feature_lists.feature_list[key].feature if key in ex.feature_lists.feature_list \
-        else None
-
-
-def _decode_all(jpegs: list, batch_size: int, features_fn) -> np.ndarray:
-    """Features of JPEG faces (all decodable, one size) through a tf.data pipeline."""
-    ds = tf.data.Dataset.from_tensor_slices(jpegs)
-    ds = ds.map(lambda j: tf.io.decode_jpeg(j, channels=3), num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True)
-    ds = ds.batch(batch_size).prefetch(2)
-    return np.concatenate([features_fn(batch).numpy() for batch in ds], axis=0)
-
-
-def _decode_one_by_one(jpegs: list, batch_size: int, features_fn, size: Optional[int]):
-    """Slow path: decodes each JPEG alone; returns (features of the good ones, good mask)."""
-    faces, good = [], np.zeros(len(jpegs), bool)
-    for i, jpeg in enumerate(jpegs):
-        try:
-            face = tf.io.decode_jpeg(jpeg, channels=3)
-        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
-            continue
-        size = size or int(face.shape[0])
-        if face.shape[0] != size or face.shape[1] != size:
-            face = tf.cast(tf.round(tf.image.resize(face, [size, size])),
-                           tf.uint8)
-        faces.append(face)
-        good[i] = True
-    feats = [features_fn(tf.stack(faces[k:k + batch_size])).numpy()
-             for k in range(0, len(faces), batch_size)]
-    return (np.concatenate(feats, 0) if feats else None), good
-
-
-def video_features(ex: tf.train.SequenceExample, features_fn, feature_dim: int,
-                   batch_size: int) -> tuple:
-    """Per-frame features [T, D] of one face record and the face flags after decoding.
-
-    Returns (features float32 [T, D], face_present int [T], bad frame count).
-    """
-    jpeg_list = _feature_list(ex, schema.FACE_JPEG)
-    present_list = _feature_list(ex, schema.FACE_PRESENT)
-    jpegs = [f.bytes_list.value[0] if f.bytes_list.value else b"" for f in jpeg_list]
-    n = len(jpegs)
-    present = np.array([f.int64_list.value[0] if f.int64_list.value else 0
-                        for f in present_list], np.int64) if present_list is not None \
-        else np.ones(n, np.int64)
-    if len(present) != n:
-        raise ValueError(f"{len(present)} face_present flags for {n} frames")
-    idx = np.flatnonzero((present > 0) & np.array([len(j) > 0 for j in jpegs], bool))
-    feats = np.zeros((n, feature_dim), np.float32)
-    bad = 0
-    if len(idx):
-        chosen = [jpegs[i] for i in idx]
-        try:
-            feats[idx] = _decode_all(chosen, batch_size, features_fn)
-        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
-            size = ex.context.feature[schema.FACE_SIZE].int64_list.value
-            good_feats, good = _decode_one_by_one(chosen, batch_size, features_fn,
-                                                  int(size[0]) if size else None)
-            if good_feats is not None:
-                feats[idx[good]] = good_feats
-            bad = int((~good).sum())
-            present = present.copy()
-            present[idx[~good]] = 0
-    present[present > 0] = 1
-    present[[i for i in range(n) if not len(jpegs[i])]] = 0
-    return feats, present, bad
-
-
-def to_feature_record(ex: tf.train.SequenceExample, feats: np.ndarray, present: np.ndarray,
-                      backbone_name: str) -> tf.train.SequenceExample:
-    """A copy of the face record with JPEGs replaced by features (schema of ast_net.data)."""
-    out = tf.train.SequenceExample()
-    out.CopyFrom(ex)
-    lists = out.feature_lists.feature_list
-    del lists[schema.FACE_JPEG]
-    lists[schema.FEATURES].feature.extend(
-        tf.train.Feature(float_list=tf.train.FloatList(value=row)) for row in feats)
-    del lists[schema.FACE_PRESENT]
-    lists[schema.FACE_PRESENT].feature.extend(
-        tf.train.Feature(int64_list=tf.train.Int64List(value=[int(p)])) for p in present)
-    ctx = out.context.feature
-    ctx[schema.FEATURE_DIM].CopyFrom(
-        tf.train.Feature(int64_list=tf.train.Int64List(value=[feats.shape[1]])))
-    ctx[schema.FACE_SIZE].CopyFrom(tf.train.Feature(int64_list=tf.train.Int64List(value=[0])))
-    ctx[schema.BACKBONE].CopyFrom(
-        tf.train.Feature(bytes_list=tf.train.BytesList(value=[backbone_name.encode()])))
-    return out
-
-
-def _convert(raw: bytes, shard: str, net, features_fn, batch_size: int, stats: dict):
-    """One face record -> serialized feature record (None for a bad record, listed in stats)."""
-    ex = tf.train.SequenceExample.FromString(raw)
-    video_id = ex.context.feature[schema.VIDEO_ID].bytes_list.value
-    video_id = video_id[0].decode() if video_id else "?"
-    if _feature_list(ex, schema.FACE_JPEG) is None:
-        if _feature_list(ex, schema.FEATURES) is not None:
-            raise errors.UserError(
-                f"{shard}: holds feature records already ({video_id}); expected aligned-face "
-                "records from ast-net-prepare-videos")
-        stats["failed"].append({"video_id": video_id, "reason": f"no {schema.FACE_JPEG}"})
-        return None
-    try:
-        feats, present, bad = video_features(ex, features_fn, net.feature_dim, batch_size)
-    except ValueError as e:
-        stats["failed"].append({"video_id": video_id, "reason": str(e)})
-        return None
-    stats["videos"] += 1
-    stats["frames"] += len(present)
-    stats["faces"] += int(present.sum())
-    stats["bad_frames"] += bad
-    stats["_last_frames"] = len(present)
-    return to_feature_record(ex, feats, present, net.name).SerializeToString()
-
-
 def _write_json_atomic(path: str, obj) -> None:
     atomic.write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
@@ -308,16 +201,23 @@ def check_faces(in_dir: str, shards: list, net, weights: Optional[str]) -> contr
 
 
 def extract_features(in_dir: str, out_dir: str, *, backbone: str = backbones.DEFAULT,
-                     weights: Optional[str] = None, batch_size: int = 32,
-                     jit_compile: bool = False, progress: bool = True) -> Summary:
-    """Runs the extraction; see the module docstring. Returns a Summary.
+                     weights: Optional[str] = None, batch_size: int = 0,
+                     jit_compile: bool = False, progress: bool = True,
+                     runner: str = "DirectRunner", direct_num_workers: int = 1,
+                     beam_args: Sequence[str] = ()) -> Summary:
+    """Runs the extraction as a Beam job; see the module docstring. Returns a Summary.
+
+    Args:
+      batch_size: faces per CNN forward pass; 0: by the device of the worker
+        that reads the shard (`feature_inference.device_batch_size`).
+      runner, direct_num_workers, beam_args: as prepare-videos (`beam_pipeline.pipeline`).
 
     Raises:
       errors.UserError: missing or empty in_dir, in_dir == out_dir, records without JPEG faces,
         an out_dir made with another backbone, a missing or wrong weights file.
     """
-    if batch_size < 1:
-        raise errors.UserError(f"--batch_size must be >= 1, got {batch_size}")
+    if batch_size < 0:
+        raise errors.UserError(f"--batch_size must be >= 1 (or 0: by device), got {batch_size}")
     if os.path.abspath(in_dir) == os.path.abspath(out_dir):
         raise errors.UserError(f"{out_dir}: the output directory must differ from --in_dir")
     by_split = input_shards(in_dir)
@@ -327,11 +227,14 @@ def extract_features(in_dir: str, out_dir: str, *, backbone: str = backbones.DEF
         raise errors.UserError(f"{in_dir}: none of the shards its {MANIFEST} names exists "
                                f"({', '.join(sorted(split_of))})")
     net = backbones.load_backbone(backbone, weights)
-    features_fn = net.features_function(jit_compile=jit_compile)
     os.makedirs(out_dir, exist_ok=True)
     fingerprint = {"backbone": net.name, "feature_dim": net.feature_dim,
                    "weights": os.path.abspath(weights) if weights else None}
     manifest, previous = _load_manifest(in_dir, out_dir, fingerprint)
+    for name in split_of:  # Shards a killed run finished after its last manifest.
+        result = feature_inference.read_result(out_dir, name)
+        if result and result.pop("status", None) == feature_inference.STATUS_OK:
+            previous[name] = result
     features_contract = check_faces(in_dir, shards, net, weights)
     manifest[contract.KEY] = features_contract.to_dict()
     manifest_path = os.path.join(out_dir, MANIFEST)
@@ -342,7 +245,7 @@ def extract_features(in_dir: str, out_dir: str, *, backbone: str = backbones.DEF
     # in the contract) and the faces' contract.
     settings = hashlib.sha1(json.dumps({"fingerprint": fingerprint, "contract": manifest.get(
         contract.KEY)}, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    done, todo = {}, []
+    done, todo = {}, {}
     for name in sorted(split_of):
         in_path = os.path.join(in_dir, name)
         if name not in shards:
@@ -355,9 +258,10 @@ def extract_features(in_dir: str, out_dir: str, *, backbone: str = backbones.DEF
             done[name] = dict(old, input=ident)
             summary.shards_skipped += 1
         else:
-            todo.append((name, ident))
+            todo[name] = ident
     # Publish only outputs that match their inputs, then delete every other output shard of
-    # ours (superseded names, stale contents): a reader of `files` never meets either.
+    # ours (superseded names, stale contents) and its result: a reader of `files` never
+    # meets either.
     _publish(manifest, manifest_path, done, by_split)
     for name in sorted(os.listdir(out_dir)):
         if name in done or not name.endswith(".tfrecord") or name.startswith("."):
@@ -366,33 +270,42 @@ def extract_features(in_dir: str, out_dir: str, *, backbone: str = backbones.DEF
             os.remove(os.path.join(out_dir, name))
             if name not in split_of:
                 summary.removed.append(name)
-    bar = tqdm.tqdm(unit="frame", desc=f"features ({net.name})", disable=not progress)
-    for name, ident in todo:
-        in_path, final = os.path.join(in_dir, name), os.path.join(out_dir, name)
-        stats = {"videos": 0, "frames": 0, "faces": 0, "bad_frames": 0, "failed": []}
-        shard_start = time.time()
+    results = os.path.dirname(feature_inference.result_path(out_dir, "x"))
+    for name in os.listdir(results) if os.path.isdir(results) else ():
+        if name[:-len(".json")] not in done:
+            os.remove(os.path.join(results, name))
+    if todo:
+        bar = _Progress(out_dir, sorted(todo), f"features ({net.name})", progress)
         try:
-            with atomic.path(final) as tmp, tf.io.TFRecordWriter(tmp) as writer:
-                for raw in tf.data.TFRecordDataset(in_path).as_numpy_iterator():
-                    record = _convert(raw, in_path, net, features_fn, batch_size, stats)
-                    if record is not None:
-                        writer.write(record)
-                    bar.update(stats.pop("_last_frames", 0))
-        except (tf.errors.DataLossError, tf.errors.NotFoundError) as e:
-            # A truncated, corrupt or vanished shard: skipped, named, its split checked below.
-            _fail(manifest, summary, name, in_path,
-                  "unreadable, truncated or corrupt: " + e.message.splitlines()[0][:200])
-            _publish(manifest, manifest_path, done, by_split)
+            with beam_pipeline.pipeline(runner, direct_num_workers, beam_args) as p:
+                feature_inference.build(
+                    p, {n: os.path.join(in_dir, n) for n in todo}, out_dir, backbone=backbone,
+                    weights=weights, backbone_name=net.name, feature_dim=net.feature_dim,
+                    batch_size=batch_size, jit_compile=jit_compile, inputs=todo,
+                    settings=settings)
+        finally:
+            bar.stop()
+    user_errors = []
+    for name in sorted(todo):
+        in_path = os.path.join(in_dir, name)
+        stats = feature_inference.read_result(out_dir, name) or {
+            "status": feature_inference.STATUS_FAILED, "reason": "the job gave no result"}
+        status = stats.pop("status")
+        if status == feature_inference.STATUS_USER_ERROR:
+            user_errors.append(stats["reason"])
+        if status != feature_inference.STATUS_OK:
+            _fail(manifest, summary, name, in_path, stats["reason"])
             continue
-        stats.update(seconds=round(time.time() - shard_start, 3), input=ident,
-                     settings=settings)
         done[name] = stats
-        _publish(manifest, manifest_path, done, by_split)
         summary.shards_written += 1
         for key in ("videos", "frames", "faces", "bad_frames"):
             setattr(summary, key, getattr(summary, key) + stats[key])
         summary.failed_videos += len(stats["failed"])
-    bar.close()
+    _publish(manifest, manifest_path, done, by_split)
+    # The manifest holds every result now; they were kept only for a run killed before this.
+    shutil.rmtree(os.path.join(out_dir, feature_inference.WORK), ignore_errors=True)
+    if user_errors:
+        raise errors.UserError(user_errors[0])
     summary.seconds = time.time() - start
     lost = [split for split, names in by_split.items() if not any(n in done for n in names)]
     if lost:
@@ -401,6 +314,33 @@ def extract_features(in_dir: str, out_dir: str, *, backbone: str = backbones.DEF
                       f"written" for split in lost) + ": " + "; ".join(summary.problems))
     return summary
 
+
+class _Progress:
+    """A tqdm bar of output shards finished, fed by polling their result files."""
+
+    def __init__(self, out_dir: str, names: List[str], desc: str, enabled: bool):
+        self._out_dir, self._names = out_dir, names
+        self._stop = threading.Event()
+        self._thread = None
+        if enabled:
+            self._bar = tqdm.tqdm(total=len(names), unit="shard", desc=desc)
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+
+    def _run(self):
+        while True:
+            stopping = self._stop.wait(1.0)
+            self._bar.n = sum(os.path.exists(feature_inference.result_path(self._out_dir, n))
+                              for n in self._names)
+            self._bar.refresh()
+            if stopping:
+                break
+        self._bar.close()
+
+    def stop(self):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join(timeout=5)
 
 def _fail(manifest: dict, summary: Summary, name: str, in_path: str, reason: str) -> None:
     manifest["features"]["failed_shards"][name] = reason

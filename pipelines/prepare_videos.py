@@ -16,9 +16,10 @@ Preparing videos. The work itself is `prepare_videos_lib.prepare_videos`.
 """
 
 import logging
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Before TensorFlow is imported.
+from ast_net import startup
+
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
 
 from absl import flags  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402

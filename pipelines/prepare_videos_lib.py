@@ -168,7 +168,8 @@ def _runner(config: Config, options: pipeline_options.PipelineOptions):
 # imported (seconds), so a driver killed at any point takes its workers along. A stderr handler
 # at ERROR level keeps Beam's import warnings ("apitools not found") and the harness' INFO
 # lines off the terminal; every record still reaches the driver through Beam's logging
-# service, where the driver's log level decides.
+# service, where the driver's log level decides. TensorFlow's start-up lines are filtered as in
+# the binaries (`startup.quiet_tensorflow`; the driver logs the devices).
 _WORKER_CODE = """\
 import ctypes, logging, os, signal, sys, threading, time
 DRIVER = {driver_pid}
@@ -185,6 +186,8 @@ threading.Thread(target=watch, name="driver_watch", daemon=True).start()
 handler = logging.StreamHandler()
 handler.setLevel(logging.ERROR)
 logging.getLogger().addHandler(handler)
+from ast_net import startup
+startup.quiet_tensorflow(log_devices=False)
 from apache_beam.runners.worker import sdk_worker_main
 sdk_worker_main.main(sys.argv)
 """

@@ -51,3 +51,34 @@ def toy_dataset(tmp_path_factory):
         vids = [toy_video(f"{split}{i:02d}", 160 + 20 * i, seed=10 * k + i) for i in range(3)]
         write_feature_videos(d / f"{split}-00000-of-00001.tfrecord", vids, split=split)
     return str(d)
+
+
+@pytest.fixture(scope="module")
+def tiny_workdir(tmp_path_factory):
+    """A workdir trained for 2 steps (debug config) on two 40-frame videos of random 128-d
+    "mini_xception" features, feature_scale 0.5 (the export and serving-client tests')."""
+    import tensorflow as tf
+
+    from ast_net import train_lib
+    from ast_net.configs import debug
+    from ast_net.data import schema
+
+    data = tmp_path_factory.mktemp("tiny_data")
+    rng = np.random.default_rng(0)
+    with tf.io.TFRecordWriter(str(data / "train-00000-of-00001.tfrecord")) as writer:
+        for i in range(2):
+            t = 40
+            writer.write(schema.make_sequence_example(
+                video_id=f"v{i}", fps=25.0, timestamps=np.arange(t) / 25.0,
+                face_present=np.ones(t, int), valence=rng.uniform(-1, 1, t),
+                arousal=rng.uniform(-1, 1, t), label_mask=np.ones(t, int),
+                features=rng.normal(size=(t, 128)), split="train",
+                backbone="mini_xception").SerializeToString())
+    config = debug.get_config()
+    config.data.data_dir = str(data)
+    config.data.eval_split = ""
+    config.data.feature_scale = 0.5
+    config.train.num_steps = config.train.steps_per_loop = config.train.checkpoint_every = 2
+    wd = str(tmp_path_factory.mktemp("tiny_wd"))
+    train_lib.train_and_evaluate(config, wd)
+    return wd

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ast_net import errors, export_lib, inference, train_lib
-from ast_net import workdir as workdir_lib
+from ast_net import errors, export_lib, inference, train_lib, training_run
 from ast_net.configs import debug
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,17 +69,17 @@ def test_best_survives_the_latest_retention_and_every_step_resolves(two_runs):
     latest = sorted(int(os.path.basename(p)[5:-6]) for p in
                     glob.glob(os.path.join(wd, "checkpoints", "ckpt-*.index")))
     assert latest == [30, 40, 50]
-    assert workdir_lib.resolve_checkpoint(wd, "best") == (
+    assert training_run.resolve_checkpoint(wd, "best") == (
         os.path.join(wd, "checkpoints", "best", f"ckpt-{b}"), b)
-    assert workdir_lib.load_temporal(wd, "best")[3] == b
-    assert workdir_lib.load_temporal(wd, str(b))[3] == b  # found in best/
-    assert workdir_lib.load_temporal(wd, 40)[3] == 40
-    assert workdir_lib.load_temporal(wd)[3] == 50
-    net_b = workdir_lib.load_temporal(wd, "best")[0]
-    net_50 = workdir_lib.load_temporal(wd, "latest")[0]
+    assert training_run.load_temporal(wd, "best")[3] == b
+    assert training_run.load_temporal(wd, str(b))[3] == b  # found in best/
+    assert training_run.load_temporal(wd, 40)[3] == 40
+    assert training_run.load_temporal(wd)[3] == 50
+    net_b = training_run.load_temporal(wd, "best")[0]
+    net_50 = training_run.load_temporal(wd, "latest")[0]
     assert not np.allclose(net_b.get_weights()[-2], net_50.get_weights()[-2])
     with pytest.raises(errors.UserError) as e:
-        workdir_lib.load_temporal(wd, 25)
+        training_run.load_temporal(wd, 25)
     assert str(e.value) == (f"{wd}: no checkpoint of step 25; available steps: "
                             f"{b}, 30, 40, 50; best = step {b}")
     # predict / realtime load through inference.load_head: the same resolution.
@@ -94,20 +93,20 @@ def test_best_survives_the_latest_retention_and_every_step_resolves(two_runs):
     (None, "latest"), ("latest", "latest"), ("", "latest"), (" Best ", "best"), ("40", 40),
     (40, 40), ("0", 0)])
 def test_parse_step(value, expected):
-    assert workdir_lib.parse_step(value) == expected
+    assert training_run.parse_step(value) == expected
 
 
 @pytest.mark.parametrize("value", ["-1", "ten", "4.5", 4.5, "last"])
 def test_parse_step_rejects(value):
     with pytest.raises(errors.UserError, match="--step must be a step number, 'latest' or"):
-        workdir_lib.parse_step(value)
+        training_run.parse_step(value)
 
 
 def test_best_keeper_keeps_one_best_checkpoint(tmp_path):
     wd = str(tmp_path)
     net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     step = tf.Variable(0, dtype=tf.int64)
-    keeper = workdir_lib.BestKeeper(wd, "mean_cc", model=net, step=step)
+    keeper = training_run.BestKeeper(wd, "mean_cc", model=net, step=step)
     best_dir = os.path.join(wd, "checkpoints", "best")
 
     def scores(v, a):
@@ -122,19 +121,19 @@ def test_best_keeper_keeps_one_best_checkpoint(tmp_path):
     assert record() == {"step": 10, "metric": "mean_cc", "score": pytest.approx(0.4)}
     assert not keeper.update(scores(0.2, 0.2), 20)      # worse: nothing written
     assert not keeper.update(scores(float("nan"), 0.9), 30)  # undefined CC never wins
-    assert workdir_lib.checkpoint_steps(best_dir) == [10]
+    assert training_run.checkpoint_steps(best_dir) == [10]
     assert keeper.update(scores(0.6, 0.6), 40)
-    assert workdir_lib.checkpoint_steps(best_dir) == [40]   # the superseded best is gone
+    assert training_run.checkpoint_steps(best_dir) == [40]   # the superseded best is gone
     assert sorted(os.listdir(best_dir)) == [
         "best.json", "ckpt-40.data-00000-of-00001", "ckpt-40.index"]
     # A resumed run knows the score to beat; another metric starts afresh.
-    assert not workdir_lib.BestKeeper(wd, "mean_cc", model=net, step=step).update(
+    assert not training_run.BestKeeper(wd, "mean_cc", model=net, step=step).update(
         scores(0.55, 0.55), 50)
-    assert workdir_lib.BestKeeper(wd, "mean_ccc", model=net, step=step).update(
+    assert training_run.BestKeeper(wd, "mean_ccc", model=net, step=step).update(
         scores(0.0, 0.0), 60)
     assert record()["metric"] == "mean_ccc" and record()["step"] == 60
-    assert not workdir_lib.BestKeeper(wd, "", model=net, step=step).update(scores(1, 1), 70)
-    assert math.isnan(workdir_lib.best_score({"valence/mean_cc": 0.5}, "mean_cc"))
+    assert not training_run.BestKeeper(wd, "", model=net, step=step).update(scores(1, 1), 70)
+    assert math.isnan(training_run.best_score({"valence/mean_cc": 0.5}, "mean_cc"))
 
 
 def _run(module, *args):
@@ -157,8 +156,8 @@ def test_evaluate_binary_step_flag(two_runs):
 
 
 def test_predict_step_needs_a_checkpoint(tmp_path):
-    out = _run("ast_net.predict", f"--video={tmp_path}/x.mp4", f"--out={tmp_path}/out",
+    out = _run("ast_net.predict", f"--video={tmp_path}/x.mp4", f"--out_dir={tmp_path}/out",
                "--step=best")
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1] == (
-        "error: --step picks a checkpoint of --checkpoint; give --checkpoint")
+        "error: --step picks a checkpoint of --workdir; give --workdir")

@@ -86,7 +86,9 @@ def test_demo_runs_end_to_end_then_resumes(tmp_path):
     assert (export / "1" / "saved_model.pb").is_file()
     assert glob.glob(str(export / "1" / "variables" / "variables.index"))
     predictions = pd.read_csv(root / "predictions" / f"{VIDEO}.csv")
-    assert list(predictions.columns) == COLUMNS
+    # The original 10 columns first, then confidence, 5 landmarks (x, y) and 7 emotions.
+    assert list(predictions.columns[:10]) == COLUMNS and len(predictions.columns) == 28
+    assert predictions.columns[10] == "confidence"
     assert len(predictions) == VIDEO_FRAMES  # One face: one row per frame.
     assert predictions["frame"].tolist() == list(range(VIDEO_FRAMES))
     assert predictions["valence"].between(-1, 1).all() and predictions["arousal"].notna().all()

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ast_net import evaluate_lib, metrics
-from ast_net import workdir as workdir_lib
+from ast_net import evaluate_lib, metrics, training_run
 from ast_net.configs import debug
 
 
@@ -44,9 +43,9 @@ def evaluated(feature_videos, tmp_path, monkeypatch):
     def fake_temporal(x, training=False):  # per-frame: prediction = features[..., :2]
         return x[..., :2]
 
-    monkeypatch.setattr(workdir_lib, "load_temporal",
+    monkeypatch.setattr(training_run, "load_temporal",
                         lambda *a, **k: (fake_temporal, config, {"feature_dim": 4}, 1))
-    monkeypatch.setattr(workdir_lib, "check_compatible", lambda *a: None)
+    monkeypatch.setattr(training_run, "check_compatible", lambda *a: None)
     per_video, summary, csv_path = evaluate_lib.evaluate_workdir(
         str(tmp_path / "wd"), "test", out_dir=str(tmp_path / "eval"))
     return tmp_path / "eval", per_video, summary, csv_path

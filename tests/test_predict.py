@@ -18,8 +18,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from ast_net import errors, inference, outputs, predict_lib, sample_media, train_lib
-from ast_net import workdir as workdir_lib
+from ast_net import errors, inference, outputs, predict_lib, sample_media, train_lib, training_run
 from ast_net.configs import debug
 from ast_net.data import schema
 
@@ -92,7 +91,7 @@ def test_no_face_video_keeps_every_frame_and_still_plots(tmp_path, engine):
 
 def test_missing_video_is_one_line_exit_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ast_net.predict", "--video=/no/such.mp4",
-                           f"--out={tmp_path}"], capture_output=True, text=True, cwd=REPO)
+                           f"--out_dir={tmp_path}"], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: /no/such.mp4: cannot be opened as a video (no such file)"
     assert "Traceback" not in proc.stderr
@@ -102,11 +101,11 @@ def test_out_that_is_an_existing_file_is_one_line_exit_2(tmp_path):
     taken = tmp_path / "results.txt"
     taken.write_text("not a directory\n")
     proc = subprocess.run([sys.executable, "-m", "ast_net.predict",
-                           f"--video={sample_media.path('single_face.mp4')}", f"--out={taken}",
+                           f"--video={sample_media.path('single_face.mp4')}", f"--out_dir={taken}",
                            "--noprogress"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        f"error: {taken}: --out exists and is not a directory"]
+        f"error: {taken}: --out_dir exists and is not a directory"]
     assert taken.read_text() == "not a directory\n"  # Left alone.
 
 
@@ -193,7 +192,7 @@ def ast_engine(workdir):
 
 
 def test_engine_with_checkpoint_equals_the_lstm_on_the_same_window_offline(workdir, ast_engine):
-    model, config, _, _ = workdir_lib.load_temporal(workdir)
+    model, config, _, _ = training_run.load_temporal(workdir)
     n, step = config.data.clip_length, config.data.frame_step  # 10, 3
     engine = ast_engine
     engine.reset()
@@ -213,11 +212,22 @@ def test_engine_with_checkpoint_equals_the_lstm_on_the_same_window_offline(workd
         np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=f"frame {t}")
 
 
-def test_predict_runs_with_a_checkpoint(workdir, ast_engine, tmp_path):
+def test_predict_runs_with_a_checkpoint(workdir, ast_engine, tmp_path, single_face):
     results = predict_lib.predict([sample_media.path("single_face.mp4")], str(tmp_path),
                                   checkpoint=workdir, progress=False, engine=ast_engine)
     data = pd.read_csv(results[0].csv_path)
     assert len(data) == 72 and np.isfinite(data[["valence", "arousal"]]).all().all()
+    # The sidecar names the checkpoint and the step restored (train ran 3 steps).
+    record = json.loads(open(results[0].sidecar_path).read())
+    assert record["model"]["kind"] == "checkpoint" and record["model"]["step"] == 3
+    assert record["model"]["checkpoint"] == os.path.abspath(workdir)
+    assert (record["model"]["clip_length"], record["model"]["frame_step"]) == (10, 3)
+    # The LSTM head's CSV still has the mini-Xception's 7 probabilities (features and
+    # probabilities from one pass): those of the zero-shot run on the same crops.
+    _, out, _ = single_face
+    zero_shot = pd.read_csv(os.path.join(out, "single_face.csv"))
+    np.testing.assert_allclose(data[list(outputs.EMOTION_COLUMNS)],
+                               zero_shot[list(outputs.EMOTION_COLUMNS)], atol=2e-6)
 
 
 def test_checkpoint_from_another_config_is_one_clear_error(workdir, tmp_path):

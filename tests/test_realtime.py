@@ -62,7 +62,7 @@ def test_paced_file_with_a_slow_consumer_drops_frames_and_keeps_the_newest():
 
 def test_camera_that_cannot_be_opened_is_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ast_net.realtime", "--source=7",
-                           f"--out={tmp_path}"], capture_output=True, text=True, cwd=REPO,
+                           f"--out_dir={tmp_path}"], capture_output=True, text=True, cwd=REPO,
                           timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
@@ -73,7 +73,7 @@ def test_camera_that_cannot_be_opened_is_one_line(tmp_path):
 def test_sigint_midway_exits_0_with_a_well_formed_csv(tmp_path):
     video = sample_media.path("WolfgangLanger_Pexels.mp4")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ast_net.realtime", f"--source={video}", f"--out={tmp_path}",
+        [sys.executable, "-m", "ast_net.realtime", f"--source={video}", f"--out_dir={tmp_path}",
          "--no-pace", "--max_seconds=120"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO)
     status = None
@@ -107,18 +107,27 @@ def test_out_that_is_an_existing_file_is_one_line(tmp_path):
     taken = tmp_path / "live.csv"
     taken.write_text("x\n")
     proc = subprocess.run([sys.executable, "-m", "ast_net.realtime",
+                           f"--source={sample_media.path('single_face.mp4')}",
+                           f"--out_dir={taken}"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {taken}: --out_dir exists and is not a directory"]
+    # The old name still works, with one deprecation line first.
+    proc = subprocess.run([sys.executable, "-m", "ast_net.realtime",
                            f"--source={sample_media.path('single_face.mp4')}", f"--out={taken}"],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        f"error: {taken}: --out exists and is not a directory"]
+        "warning: --out is deprecated; use --out_dir",
+        f"error: {taken}: --out_dir exists and is not a directory"]
 
 
 def test_sigint_while_the_model_loads_leaves_no_file(tmp_path):
     out = tmp_path / "live"
     proc = subprocess.Popen(
         [sys.executable, "-m", "ast_net.realtime",
-         f"--source={sample_media.path('single_face.mp4')}", f"--out={out}", "--no-pace"],
+         f"--source={sample_media.path('single_face.mp4')}", f"--out_dir={out}", "--no-pace"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO)
     try:
         first = proc.stderr.readline()

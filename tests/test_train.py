@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ast_net import evaluate_lib, train_lib
-from ast_net import workdir as workdir_lib
+from ast_net import evaluate_lib, train_lib, training_run
 from ast_net.configs import debug
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -83,8 +82,8 @@ def test_resume_matches_uninterrupted_run(toy_dataset, tmp_path):
     assert first["step"] == 10
     second = train_lib.train_and_evaluate(cfg, split_wd)
     assert second["step"] == 20
-    full, _, _, full_step = workdir_lib.load_temporal(full_wd)
-    split, _, _, split_step = workdir_lib.load_temporal(split_wd)
+    full, _, _, full_step = training_run.load_temporal(full_wd)
+    split, _, _, split_step = training_run.load_temporal(split_wd)
     assert full_step == split_step == 20
     for a, b in zip(full.get_weights(), split.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
@@ -206,5 +205,5 @@ def test_xla_training_on_cpu(toy_dataset, tmp_path):
         assert [s for s, _ in values] == [3, 6]
         assert all(np.isfinite(v) and v > 0 for _, v in values), values
     assert os.path.basename(tf.train.latest_checkpoint(str(wd / "checkpoints"))) == "ckpt-6"
-    _, config, _, step = workdir_lib.load_temporal(str(wd))
+    _, config, _, step = training_run.load_temporal(str(wd))
     assert step == 6 and config.train.jit_compile is True

@@ -128,7 +128,7 @@ def _check_two_runs(config, workdir, models):
         values = [*metrics["history"]["loss"], *metrics["history"]["val_loss"],
                   metrics["public_test_loss"]]
         assert len(values) == 3 and all(math.isfinite(v) for v in values), metrics
-    # A tf.train.Checkpoint per loop, named by the loops done (ast_net.workdir's layout).
+    # A tf.train.Checkpoint per loop, named by the loops done (ast_net.training_run's layout).
     latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
     assert latest.endswith("ckpt-2") and os.path.getsize(latest + ".index") > 0
     assert int(tf.train.load_checkpoint(latest).get_tensor("loops/.ATTRIBUTES/VARIABLE_VALUE")) == 2

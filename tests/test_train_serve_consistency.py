@@ -38,9 +38,9 @@ from ast_net import (
     predict_lib,
     sample_media,
     train_lib,
+    training_run,
     windows,
 )
-from ast_net import workdir as workdir_lib
 from ast_net.configs import default
 from ast_net.data import records, schema
 from ast_net.faces import video as video_lib
@@ -51,7 +51,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VIDEO = "single_face.mp4"
 FRAMES = 72
 N, STEP = 8, 2  # Tiny clips: 15 video frames per window, so the 72 frames hold several.
-# JPEG q90 round trip vs raw crops, measured on this video (see BUILD.md, section The
+# JPEG q90 round trip vs raw crops, measured on this video (see docs/contract.md, section The
 # preprocessing contract): feature cosine similarity 0.979 at worst (mean 0.99), and the values
 # differ by a few percent of their spread. Bounds with margin (a crop of another size or
 # tracker gives cosine ~0.83, the figure of the issue):
@@ -212,7 +212,7 @@ def test_predict_binary_path_equals_the_engine(recipe, served, tmp_path):
 
 
 def test_savedmodel_faces_signature_equals_the_lstm_on_the_predictors_crops(recipe, served):
-    model, _, _, _ = workdir_lib.load_temporal(recipe["workdir"])
+    model, _, _, _ = training_run.load_temporal(recipe["workdir"])
     faces_fn = tf.saved_model.load(recipe["export"]).signatures[export_lib.FACES]
     frames, preds = served["frames"], served["preds"]
     feats = np.stack([p.faces[0].feature for p in preds])
@@ -254,7 +254,7 @@ def test_mismatching_contracts_are_one_error_line(recipe, tmp_path):
     # The binary: `error: ...` on one line, exit status 2, no traceback.
     proc = subprocess.run(
         [sys.executable, "-m", "ast_net.predict", f"--video={recipe['video']}",
-         f"--out={tmp_path / 'p'}", f"--checkpoint={recipe['workdir']}", "--detect_every=30"],
+         f"--out_dir={tmp_path / 'p'}", f"--workdir={recipe['workdir']}", "--detect_every=30"],
         capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]

@@ -12,7 +12,7 @@ sd over the seeds; 10 rows x 3 seeds x 1200 steps, about 40 min on 2 idle CPU co
 Rows use the default config (or, with the `paper.` prefix, the paper config), whose weights are
 the paper's (w1 = w2 = w3 = 10, λ = 1000), with the terms not in the row switched off. The
 paper's Table 1 (AVEC2012 valence, dev) has the full loss (La + T + Lo + G + S) best at mean CC
-0.5874; our synthetic figures (mean ± sd over seeds) are in BUILD.md.
+0.5874; our synthetic figures (mean ± sd over seeds) are in docs/ablation.md.
 """
 
 from ast_net.configs import default, paper

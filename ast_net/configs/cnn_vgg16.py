@@ -1,14 +1,14 @@
 """CNN stage of the paper: VGG16 from VGG-Face weights, fine-tuned on FER2013 at 224x224.
 
-Run (GPU; needs rcmalli_vggface_tf_vgg16.h5 and fer2013.csv, see BUILD.md, section Attribute CNN):
+Run (GPU; needs rcmalli_vggface_tf_vgg16.h5 and fer2013.csv, see docs/attribute_cnn.md):
   ast-net-train-cnn --config=ast_net/configs/cnn_vgg16.py --workdir=/tmp/cnn_vgg16 \
       --manual_dir=~/data/fer2013 \
       --config.model.init_weights=~/weights/rcmalli_vggface_tf_vgg16.h5 \
       --config.train.mixed_precision=True --config.train.jit_compile=True
 
 Writes /tmp/cnn_vgg16/vgg16_fer2013.h5, which `load_backbone("vgg16", weights_path=...)` and
-`ast-net-extract-features --backbone=vgg16 --weights=...` read. 9,000 steps of 64 faces is
-about 20 epochs of FER2013. The paper gives no CNN training details nor its FER2013 accuracy;
+`ast-net-extract-features --backbone=vgg16 --backbone_weights=...` read. 9,000 steps of 64 faces
+is about 20 epochs of FER2013. The paper gives no CNN training details nor its FER2013 accuracy;
 published VGG-Face fine-tunes on FER2013 reach roughly 70% PublicTest accuracy. Not measured
 here (no GPU, no data): treat 65-72% as what "good" looks like, well below 60% as a problem.
 """

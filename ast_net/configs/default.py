@@ -7,7 +7,7 @@ Run (after `ast-net-synthetic --out_dir=/tmp/syn`):
 
 On the synthetic benchmark (128-d features, 2 CPU cores) the 1200 steps take about 80 s of
 training and reach a mean test CC of 0.91 (valence) / 0.93 (arousal), measured 2026-12-04 (see
-BUILD.md, section Training and evaluation, for the table).
+docs/training.md for the table).
 On AVEC2012 with VGG16 fc6 features the paper reports a dev mean CC of 0.587 / 0.587.
 
 Paper values: N = 50 frames per clip, Δt = 10 video frames between clip frames, LSTM (50, 40),
@@ -63,7 +63,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.checkpoint_every = 100
     config.train.eval_every = 500
     config.train.jit_compile = False     # XLA; set True on GPU.
-    config.train.distribute = "auto"     # "auto" | "none" | "mirrored"
+    # "auto" (MirroredStrategy over 2+ GPUs) | "none" | "mirrored" | "multi_worker"
+    # (MultiWorkerMirroredStrategy over the cluster of TF_CONFIG; see
+    # docs/distributed_training.md). batch_size is the global batch under each.
+    config.train.distribute = "auto"
     config.train.eval_batch_size = 64
     # Dev score that picks checkpoints/best/ (kept besides the latest; `--step=best`): "mean_cc"
     # (mean over valence and arousal of the per-video mean CC), "mean_ccc", or "" (none).

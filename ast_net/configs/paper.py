@@ -9,7 +9,7 @@ On the synthetic benchmark (128-d features) the 1200 steps take about 2 min on 2
 cores (7-11 min on our shared machine), and the result depends on the seed: without the label
 warm-up the sign-blind range terms (local, global) lock a dimension anti-correlated. Measured
 test mean CC valence / arousal, seeds 0, 1, 2: -0.557 / 0.911, 0.914 / -0.626, -0.898 / -0.366
-(BUILD.md, section "The paper's exact setting"); the default (stabilised) config gets 0.91-0.93
+(docs/training.md, "The paper's exact setting"); the default (stabilised) config gets 0.91-0.93
 on both for the same seeds: use it for real work. On AVEC2012 with VGG16 fc6 features the paper
 reports a dev mean CC of 0.5874 valence / 0.5870 arousal.
 
@@ -19,8 +19,8 @@ against `default.py`: no label-only warm-up (`loss.warmup_steps = 0`), no LayerN
 input features (`model.input_norm = False`) and per-frame outputs not merged over the Δt phases
 (`output.merge_phases = False`). The paper gives neither the optimiser, the
 learning rate, the batch size, the number of steps nor M (local-loss intervals), so those keep
-the default's values (Adam 1e-3, batch 32, 1200 steps, M = 5); BUILD.md lists every departure
-of the default from the paper.
+the default's values (Adam 1e-3, batch 32, 1200 steps, M = 5); docs/training.md lists every
+departure of the default from the paper.
 """
 
 from ast_net.configs import default

@@ -166,8 +166,8 @@ def find_items(dataset: str, root, splits: Optional[Iterable[str]] = None) -> Li
     if not items:
         raise errors.UserError(
             f"{root}: found no {dataset} videos or label files"
-            f"{' in splits ' + ','.join(splits) if splits else ''}; see BUILD.md, "
-            f"section Preparing videos, for the expected layout")
+            f"{' in splits ' + ','.join(splits) if splits else ''}; see docs/datasets.md "
+            f"for the expected layout")
     return sorted(items, key=lambda it: (it.split, it.video_id, it.face))
 
 

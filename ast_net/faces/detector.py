@@ -81,7 +81,7 @@ class MtcnnDetector:
         `confidence_threshold`).
       refine_scale: the previous box is squared and scaled by this factor before O-Net. 1.0
         (the previous O-Net box as is) tracked best on WolfgangLanger_Pexels.mp4: fewer lost
-        tracks and less landmark jitter than 1.1 or 1.2 (see BUILD.md, section Faces).
+        tracks and less landmark jitter than 1.1 or 1.2 (see docs/faces.md).
       extra_landmark_views: O-Net also runs on the face's square box scaled by each of these
         factors (same batch) and the landmarks are the mean over all framings. O-Net's
         landmarks move by about one pixel of its 48 px input when the framing changes; the

@@ -12,7 +12,7 @@ Label warm-up: while `aux_scale` is 0 only the label term is optimised; the trai
 it to 1 after `config.loss.warmup_steps`. The range terms (local, global) do not care about the
 sign of the prediction, and from a random start they can lock a dimension into an
 anti-correlated solution (measured on the synthetic benchmark: valence dev CC -0.07 after 1500
-steps of the full loss from scratch, 0.91 with 300 warm-up steps; see BUILD.md).
+steps of the full loss from scratch, 0.91 with 300 warm-up steps; see docs/training.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests of finding (video, labels) pairs in each data set layout (BUILD.md, Preparing videos).
+"""Tests of finding (video, labels) pairs in each data set layout (docs/datasets.md).
 
 The trees are built in tmp_path with empty stand-in video files: discovery goes by names only.
 """

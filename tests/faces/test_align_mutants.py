@@ -110,3 +110,10 @@ def test_crop_size_and_black_border():
 def test_eyes_half_a_pixel_apart_still_align():
     m = align.similarity_matrix((10.0, 10.0), (10.5, 10.0), (0.0, 0.0), (1.0, 0.0))
     np.testing.assert_allclose(m, [[2.0, 0, -20.0], [0, 2.0, -20.0]], atol=1e-12)
+
+
+def test_invert_accepts_an_integer_matrix():
+    # x' = 2x + 4, y' = 4y - 8 inverts to x = x'/2 - 2, y = y'/4 + 2 (cv2 refuses int64 input).
+    got = align.invert(np.array([[2, 0, 4], [0, 4, -8]]))
+    np.testing.assert_allclose(got, [[0.5, 0, -2], [0, 0.25, 2]])
+    assert got.dtype == np.float64

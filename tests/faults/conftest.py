@@ -19,3 +19,17 @@ def unwritable_dir(tmp_path):
     yield path
     if os.geteuid() != 0:
         os.chmod(path, 0o755)
+
+
+@pytest.fixture
+def log_lines():
+    """`log_lines(stderr)`: the lines of a binary's stderr once TensorFlow has started, less
+    the one line that says which devices it runs on (`ast_net.startup` logs it once per run):
+    that line must be there exactly once; everything else is returned for an exact check."""
+    def log_lines(stderr: str):
+        lines = stderr.strip().splitlines()
+        devices = [line for line in lines if "] devices: " in line]
+        assert len(devices) == 1, stderr[-2000:]
+        return [line for line in lines if line not in devices]
+
+    return log_lines

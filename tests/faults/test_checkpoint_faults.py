@@ -13,8 +13,7 @@ import sys
 
 import pytest
 
-from ast_net import config_check, errors, evaluate_lib, export_lib, train_lib
-from ast_net import workdir as workdir_lib
+from ast_net import config_check, errors, evaluate_lib, export_lib, train_lib, training_run
 from ast_net.configs import ablation, debug, default, paper
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -82,7 +81,7 @@ def test_lost_state_file_resumes_from_newest_and_deletes_nothing_old(wd, toy_dat
     assert _steps(wd) == [10, 20, 30, 40]
     for s, data in before.items():
         assert _read(_ckpt(wd, DATA.format(s))) == data
-    assert workdir_lib.load_temporal(wd)[3] == 40
+    assert training_run.load_temporal(wd)[3] == 40
 
 
 def test_intact_state_file_keeps_the_usual_retention(wd, toy_dataset):
@@ -95,7 +94,7 @@ def test_intact_state_file_keeps_the_usual_retention(wd, toy_dataset):
 def test_truncated_newest_checkpoint_falls_back_with_a_warning(wd, damaged_file, caplog):
     _truncate(_ckpt(wd, damaged_file))
     with caplog.at_level("WARNING"):
-        _, _, _, step = workdir_lib.load_temporal(wd)
+        _, _, _, step = training_run.load_temporal(wd)
     assert step == 20
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and damaged_file in warnings[0], warnings
@@ -113,8 +112,8 @@ def test_evaluate_export_and_train_use_the_previous_checkpoint(wd, toy_dataset, 
     result = train_lib.train_and_evaluate(_config(toy_dataset, num_steps=30), wd)
     assert result["step"] == 30
     assert "resuming from step 20" in capsys.readouterr().out
-    assert workdir_lib.damage(_ckpt(wd, "ckpt-30")) == ""
-    assert workdir_lib.load_temporal(wd)[3] == 30
+    assert training_run.damage(_ckpt(wd, "ckpt-30")) == ""
+    assert training_run.load_temporal(wd)[3] == 30
 
 
 def _run(module, *args):
@@ -135,7 +134,7 @@ def test_evaluate_binary_warns_then_falls_back(wd):
 def test_every_checkpoint_damaged_is_one_error_line(wd, toy_dataset):
     for s in (10, 20, 30):
         _truncate(_ckpt(wd, DATA.format(s)))
-    for call in (lambda: workdir_lib.load_temporal(wd),
+    for call in (lambda: training_run.load_temporal(wd),
                  lambda: train_lib.train_and_evaluate(_config(toy_dataset, num_steps=40), wd)):
         with pytest.raises(errors.UserError, match="every checkpoint is damaged"):
             call()
@@ -202,10 +201,10 @@ def test_workdir_without_checkpoint_accepts_a_new_config(toy_dataset, tmp_path, 
     fresh = str(tmp_path / "fresh")
     other = _config(toy_dataset)
     other.model.lstm_units = (7,)
-    workdir_lib.save_run_info(fresh, other, 4, "test")
+    training_run.save_run_info(fresh, other, 4, "test")
     result = train_lib.train_and_evaluate(_config(toy_dataset, num_steps=10), fresh)
     assert result["step"] == 10
-    assert list(workdir_lib.load_run_info(fresh)[0].model.lstm_units) == [16, 8]
+    assert list(training_run.load_run_info(fresh)[0].model.lstm_units) == [16, 8]
     # With a checkpoint the work directory still refuses another architecture.
     with pytest.raises(errors.UserError, match="holds a checkpoint of another config"):
         train_lib.train_and_evaluate(other, wd)

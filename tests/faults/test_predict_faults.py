@@ -1,4 +1,4 @@
-"""ast-net-predict under real faults: a read-only --out, a full disk, an output that cannot be
+"""ast-net-predict under real faults: a read-only --out_dir, a full disk, an output that cannot be
 written, a plot of thousands of face tracks, its own --annotate outputs in the input folder, a
 sideways video, FFmpeg's log lines and progress bars in a log file.
 
@@ -55,7 +55,7 @@ def engine_threads():
 def test_read_only_out_is_one_line_exit_2_before_any_work(unwritable_dir):
     proc = subprocess.run(
         [sys.executable, "-m", "ast_net.predict",
-         f"--video={sample_media.path('single_face.mp4')}", f"--out={unwritable_dir}"],
+         f"--video={sample_media.path('single_face.mp4')}", f"--out_dir={unwritable_dir}"],
         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
@@ -63,7 +63,7 @@ def test_read_only_out_is_one_line_exit_2_before_any_work(unwritable_dir):
 
 
 @pytest.mark.slow  # Real binaries end to end, over 20 s.
-def test_disk_full_mid_video_stops_the_batch_with_one_line_and_no_leftovers(tmp_path):
+def test_disk_full_mid_video_stops_the_batch_with_one_line_and_no_leftovers(tmp_path, log_lines):
     """The real binary; the CSV of the first video goes to /dev/full (ENOSPC after its first
     8 KiB buffer, about 100 of WolfgangLanger's 472 frames, while the decode and face threads
     run). Before the fix: an OSError traceback and `Fatal Python error: Aborted`, exit 134."""
@@ -76,14 +76,14 @@ def test_disk_full_mid_video_stops_the_batch_with_one_line_and_no_leftovers(tmp_
         import os, sys
         from ast_net import atomic, predict
         os.symlink("/dev/full", atomic.temporary_name({str(out / "a.csv")!r}))
-        sys.argv = ["ast-net-predict", "--video={videos}", "--out={out}", "--annotate"]
+        sys.argv = ["ast-net-predict", "--video={videos}", "--out_dir={out}", "--annotate"]
         predict.run()
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           cwd=REPO, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "Fatal Python error" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [
+    assert log_lines(proc.stderr) == [
         f"failed: {videos}/a.mp4: cannot write its outputs in {out}: No space left on device",
         f"error: 1 of 2 videos failed: {videos}/a.mp4; the batch stopped ({out}: No space left "
         f"on device), not done: {videos}/b.mp4"]
@@ -120,7 +120,8 @@ def test_an_output_that_cannot_be_written_fails_that_video_and_the_batch_goes_on
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"failed: {videos}/a.mp4: cannot write its outputs in {out}: Is a directory "
                    f"({out}/a.csv)"]
-    assert sorted(os.listdir(out)) == ["a.csv", "b.csv", "b.png"]  # a.csv: the folder.
+    # a.csv: the folder; b.json: b's sidecar.
+    assert sorted(os.listdir(out)) == ["a.csv", "b.csv", "b.json", "b.png"]
     assert os.listdir(out / "a.csv") == []
     data = pd.read_csv(out / "b.csv")
     assert list(data["frame"]) == list(range(12))
@@ -200,8 +201,8 @@ def test_a_sideways_video_gets_one_warning_an_upright_one_none(tmp_path, engine,
     assert results[0].warning == err[0] and results[1].warning is None
 
 
-def test_second_run_over_the_same_folder_skips_annotated_outputs_quietly(tmp_path):
-    """The real binary, stderr a pipe as in a log file: --out is the input folder, which
+def test_second_run_over_the_same_folder_skips_annotated_outputs_quietly(tmp_path, log_lines):
+    """The real binary, stderr a pipe as in a log file: --out_dir is the input folder, which
     already holds a.mp4's annotated copy and a damaged file. Only a.mp4 and bad.mp4 are
     inputs; FFmpeg's `moov atom not found` and tqdm's bar do not reach the log."""
     folder = tmp_path / "videos"
@@ -210,10 +211,10 @@ def test_second_run_over_the_same_folder_skips_annotated_outputs_quietly(tmp_pat
     clip(folder / "a_annotated.mp4", 12)  # What an earlier --annotate run left.
     (folder / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
     proc = subprocess.run(
-        [sys.executable, "-m", "ast_net.predict", f"--video={folder}", f"--out={folder}",
+        [sys.executable, "-m", "ast_net.predict", f"--video={folder}", f"--out_dir={folder}",
          "--annotate"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().splitlines() == [
+    assert log_lines(proc.stderr) == [
         f"failed: {folder}/bad.mp4: cannot be opened as a video (not a format OpenCV/FFmpeg "
         "can read, or the file is damaged)",
         f"error: 1 of 2 videos failed: {folder}/bad.mp4"]
@@ -221,8 +222,8 @@ def test_second_run_over_the_same_folder_skips_annotated_outputs_quietly(tmp_pat
     assert out[0] == (f"skipped 1 _annotated.mp4 file(s), outputs of --annotate "
                       f"({folder}/a_annotated.mp4); name one explicitly to predict it")
     assert out[-1] == "done: 1 of 2 videos predicted, 1 failed"
-    assert sorted(os.listdir(folder)) == ["a.csv", "a.mp4", "a.png", "a_annotated.mp4",
-                                          "bad.mp4"]
+    assert sorted(os.listdir(folder)) == ["a.csv", "a.json", "a.mp4", "a.png",
+                                          "a_annotated.mp4", "bad.mp4"]
 
 
 def test_a_reader_closed_under_its_consumer_ends_its_iteration(tmp_path):

@@ -3,7 +3,7 @@ read-only --out, a CSV write that fails in the middle of a session.
 
 Before these fixes the CSV name depended only on the source (every session on camera 0 rewrote
 `camera0.csv`; another `clip.mp4` replaced the first one's CSV), SIGTERM killed the process
-with its rows in a `.part` file the next run truncated, and a read-only --out was a traceback.
+with its rows in a `.part` file the next run truncated, and a read-only --out_dir was a traceback.
 Read-only is real: chmod 0o555, or for root (whom permission bits do not stop) the sysfs
 folder /sys/kernel, where even root cannot create a file.
 """
@@ -64,7 +64,7 @@ def test_two_sessions_on_sources_of_the_same_name_both_keep_their_csv(tmp_path, 
 def test_sigterm_ends_a_session_like_ctrl_c_with_a_complete_csv(tmp_path):
     video = sample_media.path("WolfgangLanger_Pexels.mp4")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ast_net.realtime", f"--source={video}", f"--out={tmp_path}",
+        [sys.executable, "-m", "ast_net.realtime", f"--source={video}", f"--out_dir={tmp_path}",
          "--no-pace", "--max_seconds=120"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO)
     status = None
@@ -97,7 +97,7 @@ def test_sigterm_ends_a_session_like_ctrl_c_with_a_complete_csv(tmp_path):
 def test_read_only_out_is_one_line_exit_2(unwritable_dir):
     proc = subprocess.run(
         [sys.executable, "-m", "ast_net.realtime",
-         f"--source={sample_media.path('single_face.mp4')}", f"--out={unwritable_dir}"],
+         f"--source={sample_media.path('single_face.mp4')}", f"--out_dir={unwritable_dir}"],
         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [

@@ -68,7 +68,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         if not os.path.isfile(path):
             raise errors.UserError(
                 f"{path}: not found; put the Kaggle {CSV_NAME} in the manual directory "
-                "(see the FER2013 download instructions in BUILD.md, section Attribute CNN)")
+                "(see the FER2013 download instructions in docs/attribute_cnn.md)")
         counts = _check_header_and_count(path)
         return {split: self._generate_examples(path, usage)
                 for split, usage in SPLITS.items() if counts.get(usage)}
@@ -154,7 +154,7 @@ def load(split: str, *, data_dir: str | None = None, manual_dir: str | None = No
         if not os.path.isfile(os.path.join(manual_dir, CSV_NAME)):
             raise errors.UserError(
                 f"{os.path.join(manual_dir, CSV_NAME)}: not found; put the Kaggle {CSV_NAME} "
-                "there (see BUILD.md, section Attribute CNN)")
+                "there (see docs/attribute_cnn.md)")
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(manual_dir=manual_dir or None))
     if split not in builder.info.splits:

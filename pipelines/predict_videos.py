@@ -1,0 +1,81 @@
+"""`ast-net-predict-videos`: ast-net-predict over a video archive as an Apache Beam job.
+
+  ast-net-predict-videos --video=videos/ --out_dir=out/            # every core of this machine
+  ast-net-predict-videos --video='archive/**/*.mp4' --out_dir=out/ --workdir=/tmp/ast \
+      --direct_num_workers=2
+  # Another runner, its options after `--` (docs/beam.md):
+  ast-net-predict-videos --video=/mnt/shared/videos --out_dir=/mnt/shared/out \
+      --runner=FlinkRunner -- --flink_master=host:8081 --environment_type=DOCKER ...
+
+Writes per video what ast-net-predict writes (<name>.csv, <name>.json, <name>.png and with
+--annotate <name>_annotated.mp4), the same values; re-running skips the videos already done
+from the same file with the same settings; each failed video is listed (`failed: ...`) and the
+command ends with one `error:` line and exit 2 when any failed. See
+pipelines/predict_videos_lib.py.
+"""
+
+from ast_net import startup
+
+startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
+
+import logging  # noqa: E402
+
+from absl import flags  # noqa: E402
+from absl import logging as absl_logging  # noqa: E402
+
+from ast_net import engine_flags, errors  # noqa: E402
+
+_VIDEO = flags.DEFINE_list(
+    "video", None, "Video files, directories of videos or glob patterns (quote them; ** "
+    "matches folders at any depth), comma-separated.")
+_OUT = flags.DEFINE_string(
+    "out_dir", None, "Output directory for the CSVs, JSON sidecars, plots and videos; "
+    ".work/predict/ in it holds each video's result (what a re-run skips).")
+_CHECKPOINT = flags.DEFINE_string(
+    "workdir", None, "Work directory of ast-net-train (as ast-net-predict). Default: the "
+    "zero-shot baseline of the embedded FER2013 CNN.")
+_ANNOTATE = flags.DEFINE_boolean(
+    "annotate", False, "Also write <name>_annotated.mp4 with face boxes, track ids and values.")
+_ENGINE = engine_flags.define(
+    batch_size=32, batch_size_help="Frames whose faces go through the CNN together.")
+_RUNNER = flags.DEFINE_string(
+    "runner", "DirectRunner", "Apache Beam runner (DirectRunner, DataflowRunner, FlinkRunner, "
+    "SparkRunner, ...), as ast-net-prepare-videos. Further Beam options go after `--`.")
+_DIRECT_NUM_WORKERS = flags.DEFINE_integer(
+    "direct_num_workers", 0, "Worker processes of the DirectRunner, each with its own engine; "
+    "0: one per CPU core (at most one per video).")
+
+
+@errors.report_user_errors
+def main(argv):
+    beam_args = tuple(argv[1:])
+    if any(not a.startswith("--") for a in beam_args):
+        raise errors.UserError(f"unexpected arguments: {' '.join(beam_args)} (Beam pipeline "
+                               "options go after `--`, as --name=value)")
+    if not _VIDEO.value or not _OUT.value:
+        raise errors.UserError("--video and --out_dir are required (see --help)")
+    options = _ENGINE.options(_CHECKPOINT.value)
+    if not flags.FLAGS["verbosity"].present:  # --verbosity=0 shows Beam's chatter.
+        absl_logging.set_verbosity(absl_logging.WARNING)
+        for name in ("apache_beam", "apache_beam.runners.portability.local_job_service"):
+            logging.getLogger(name).setLevel(logging.ERROR)  # Worker start-up chatter.
+        logging.getLogger().addFilter(  # RunInference's, on the root logger.
+            lambda record: "Resource module is not available" not in record.getMessage())
+    root_logger, level = logging.getLogger(), logging.getLogger().level
+    root_logger.setLevel(logging.ERROR)  # Importing Beam warns "apitools not found ...".
+    try:  # Here, not at the top: `--help` and a bad flag need neither Beam nor TensorFlow.
+        from pipelines import predict_videos_lib
+    finally:
+        root_logger.setLevel(level)
+    predict_videos_lib.predict_videos(predict_videos_lib.Config(
+        inputs=_VIDEO.value, out_dir=_OUT.value, workdir=_CHECKPOINT.value, options=options,
+        annotate=_ANNOTATE.value, runner=_RUNNER.value,
+        direct_num_workers=_DIRECT_NUM_WORKERS.value, beam_args=beam_args))
+
+
+def run():
+    errors.run_app(main)
+
+
+if __name__ == "__main__":
+    run()
