@@ -50,6 +50,7 @@ from typing import Optional
 
 from ast_net import atomic, errors, outputs
 from ast_net.faces import video as video_lib
+from ast_net.progress import bar as progress_bar
 
 VIDEO_EXTENSIONS = video_lib.VIDEO_EXTENSIONS
 ANNOTATED_SUFFIX = "_annotated.mp4"  # --annotate's output; never an input of a folder / glob.
@@ -159,13 +160,6 @@ class SidewaysCheck:
                 "rotation tag), rotate it first, e.g. ffmpeg -i IN -vf transpose=1 OUT")
 
 
-def _on_terminal(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def model_label(engine) -> str:
     """What the values come from, in a few words (annotated frames): `zero-shot` or
     `trained, step N`."""
@@ -249,12 +243,8 @@ def predict_video(engine, path: str, out_dir: str, *, name: str = "",
             sink = outputs.VideoSink(os.path.join(out_dir, name + ANNOTATED_SUFFIX),
                              info.fps, info.width, info.height)
         engine.reset()
-        from tqdm import tqdm
-
-        # Only on a terminal: a bar's carriage returns make a log file unreadable.
-        bar = tqdm(total=info.num_frames or None, desc=os.path.basename(path), unit="frame",
-                   dynamic_ncols=True, disable=not (progress and _on_terminal(sys.stderr)),
-                   file=sys.stderr)
+        bar = progress_bar(total=info.num_frames or None, desc=os.path.basename(path),
+                           unit="frame", dynamic_ncols=True, enabled=progress)
         t0 = time.perf_counter()
         ids: set = set()
         sideways = SidewaysCheck()

@@ -221,3 +221,36 @@ def quiet_beam_import():
         yield
     finally:
         root.setLevel(level)
+
+
+def beam_args(argv) -> tuple:
+    """The Beam pipeline options of a Beam binary's command line: what follows `--` (absl
+    leaves it in `argv[1:]`). Anything there that is not a `--name=value` option is one
+    `UserError` line, not Beam's own error about it later."""
+    from ast_net import errors
+
+    args = tuple(argv[1:])
+    if any(not a.startswith("--") for a in args):
+        raise errors.UserError(f"unexpected arguments: {' '.join(args)} (Beam pipeline "
+                               "options go after `--`, as --name=value)")
+    return args
+
+
+def quiet_beam_logs() -> None:
+    """Keeps a Beam binary's terminal readable unless the user asked for `--verbosity`: absl
+    at WARNING, Beam's INFO lines off, the worker processes' forwarded start-up records
+    (a failure is listed at the end anyway) errors only, and RunInference's "Resource module
+    is not available" warning (on the root logger) dropped."""
+    import logging
+
+    from absl import flags
+    from absl import logging as absl_logging
+
+    if flags.FLAGS["verbosity"].present:  # --verbosity=0 shows everything.
+        return
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(
+        logging.ERROR)
+    logging.getLogger().addFilter(
+        lambda record: "Resource module is not available" not in record.getMessage())

@@ -48,6 +48,7 @@ from ast_net import (
 )
 from ast_net.data import clips, records, schema
 from ast_net.models import temporal
+from ast_net.progress import bar as progress_bar
 
 get_strategy = distribute.get_strategy  # `config.train.distribute` -> tf.distribute.Strategy
 
@@ -281,9 +282,8 @@ def train_and_evaluate(config, workdir: str, stop_after_steps: Optional[int] = N
     last_losses: Dict[str, float] = {}
     dev_scores: Dict[str, float] = {}
 
-    from tqdm import tqdm
-    bar = tqdm(total=num_steps, initial=int(step_var), desc="train", unit="step",
-               dynamic_ncols=True, disable=None if chief else True)
+    bar = progress_bar(total=num_steps, initial=int(step_var), desc="train", unit="step",
+                       dynamic_ncols=True, enabled=chief)
     try:
         with records.schema_errors(train_files, feature_dim):
             while int(step_var) < target:

@@ -20,12 +20,10 @@ from ast_net import startup
 
 startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
 
-import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 
 from absl import flags  # noqa: E402
-from absl import logging as absl_logging  # noqa: E402
 
 from ast_net import errors, flag_names  # noqa: E402
 from ast_net.models import backbones  # noqa: E402
@@ -63,19 +61,11 @@ flags.mark_flags_as_required(["in_dir", "out_dir"])
 
 @errors.report_user_errors
 def main(argv):
-    beam_args = tuple(argv[1:])  # What follows `--`: Beam pipeline options.
-    if any(not a.startswith("--") for a in beam_args):
-        raise errors.UserError(f"unexpected arguments: {' '.join(beam_args)} (Beam pipeline "
-                               "options go after `--`, as --name=value)")
+    beam_args = startup.beam_args(argv)
     expand = os.path.expanduser  # `--in_dir=~/faces`: the shell leaves `~` after `=` alone.
-    if not flags.FLAGS["verbosity"].present:  # --verbosity=0 shows Beam's chatter.
-        _quiet_beam()
-    root_logger, level = logging.getLogger(), logging.getLogger().level
-    root_logger.setLevel(logging.ERROR)  # Importing Beam warns "apitools not found ...".
-    try:  # Here, not at the top: `--help` and a bad flag need neither Beam nor TensorFlow.
+    startup.quiet_beam_logs()
+    with startup.quiet_beam_import():  # Here: `--help` and a bad flag need neither Beam nor TF.
         from pipelines import extract_features_lib
-    finally:
-        root_logger.setLevel(level)
     summary = extract_features_lib.extract_features(
         expand(_IN_DIR.value), expand(_OUT_DIR.value), backbone=_BACKBONE.value,
         weights=expand(_WEIGHTS.value) if _WEIGHTS.value else None,
@@ -84,17 +74,6 @@ def main(argv):
     for problem in summary.problems:
         print(f"warning: {problem}", file=sys.stderr, flush=True)
     print(summary, flush=True)
-
-
-def _quiet_beam() -> None:
-    """Beam's INFO lines, the workers' forwarded start-up records and RunInference's
-    "Resource module is not available" warning (on the root logger) off the terminal."""
-    absl_logging.set_verbosity(absl_logging.WARNING)
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(
-        logging.ERROR)
-    logging.getLogger().addFilter(
-        lambda record: "Resource module is not available" not in record.getMessage())
 
 
 def run():

@@ -44,11 +44,11 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
-import tqdm
 
 from ast_net import atomic, contract, errors
 from ast_net.data import schema
 from ast_net.models import backbones
+from ast_net.progress import bar as progress_bar
 from pipelines import beam_pipeline, feature_inference
 from pipelines import manifest as faces_manifest
 
@@ -323,7 +323,7 @@ class _Progress:
         self._stop = threading.Event()
         self._thread = None
         if enabled:
-            self._bar = tqdm.tqdm(total=len(names), unit="shard", desc=desc)
+            self._bar = progress_bar(total=len(names), unit="shard", desc=desc)
             self._thread = threading.Thread(target=self._run, daemon=True)
             self._thread.start()
 

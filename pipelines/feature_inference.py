@@ -21,7 +21,6 @@ truncated or corrupt while being read is not written; its result says why.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Dict, Optional
@@ -31,9 +30,9 @@ import numpy as np
 from apache_beam.ml.inference import base as inference_base
 
 from ast_net import atomic, errors
-from pipelines import feature_records
+from pipelines import feature_records, work_results
 
-WORK = ".work"
+WORK = work_results.WORK
 STATUS_OK, STATUS_FAILED, STATUS_USER_ERROR = "ok", "failed", "user_error"
 CPU_BATCH_SIZE, GPU_BATCH_SIZE = 32, 256  # Faces per forward pass for --batch_size=0.
 
@@ -45,26 +44,20 @@ def device_batch_size() -> int:
     return GPU_BATCH_SIZE if tf.config.list_physical_devices("GPU") else CPU_BATCH_SIZE
 
 
+KIND = "features"  # Results under .work/features/ (`work_results`).
+
+
 def result_path(out_dir: str, name: str) -> str:
     """Where the result of output shard `name` goes (`.work/features/<name>.json`)."""
-    return os.path.join(out_dir, WORK, "features", name + ".json")
+    return work_results.result_path(out_dir, KIND, name)
 
 
 def read_result(out_dir: str, name: str) -> Optional[dict]:
-    """The result of output shard `name`, None when there is none (or it is unreadable)."""
-    try:
-        with open(result_path(out_dir, name)) as f:
-            result = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return result if isinstance(result, dict) else None
+    return work_results.read_result(out_dir, KIND, name)
 
 
 def write_result(out_dir: str, name: str, result: dict) -> None:
-    """Writes the result of output shard `name` atomically (fsynced)."""
-    path = result_path(out_dir, name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    atomic.write_text(path, json.dumps(result, indent=1, sort_keys=True) + "\n", fsync=True)
+    work_results.write_result(out_dir, KIND, name, result)
 
 
 class BackboneHandler(inference_base.ModelHandler):

@@ -31,9 +31,10 @@ from typing import Dict, Iterable, Iterator, List, Optional
 import tensorflow as tf
 
 from ast_net import atomic
+from pipelines import work_results
 
 MANIFEST = "manifest.json"
-WORK = ".work"
+WORK = work_results.WORK
 _SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-\d{5}-of-\d{5}\.tfrecord$")
 
 

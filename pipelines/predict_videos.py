@@ -18,10 +18,8 @@ from ast_net import startup
 
 startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
 
-import logging  # noqa: E402
 
 from absl import flags  # noqa: E402
-from absl import logging as absl_logging  # noqa: E402
 
 from ast_net import engine_flags, errors  # noqa: E402
 
@@ -48,25 +46,13 @@ _DIRECT_NUM_WORKERS = flags.DEFINE_integer(
 
 @errors.report_user_errors
 def main(argv):
-    beam_args = tuple(argv[1:])
-    if any(not a.startswith("--") for a in beam_args):
-        raise errors.UserError(f"unexpected arguments: {' '.join(beam_args)} (Beam pipeline "
-                               "options go after `--`, as --name=value)")
+    beam_args = startup.beam_args(argv)
     if not _VIDEO.value or not _OUT.value:
         raise errors.UserError("--video and --out_dir are required (see --help)")
     options = _ENGINE.options(_CHECKPOINT.value)
-    if not flags.FLAGS["verbosity"].present:  # --verbosity=0 shows Beam's chatter.
-        absl_logging.set_verbosity(absl_logging.WARNING)
-        for name in ("apache_beam", "apache_beam.runners.portability.local_job_service"):
-            logging.getLogger(name).setLevel(logging.ERROR)  # Worker start-up chatter.
-        logging.getLogger().addFilter(  # RunInference's, on the root logger.
-            lambda record: "Resource module is not available" not in record.getMessage())
-    root_logger, level = logging.getLogger(), logging.getLogger().level
-    root_logger.setLevel(logging.ERROR)  # Importing Beam warns "apitools not found ...".
-    try:  # Here, not at the top: `--help` and a bad flag need neither Beam nor TensorFlow.
+    startup.quiet_beam_logs()
+    with startup.quiet_beam_import():  # Here: `--help` and a bad flag need neither Beam nor TF.
         from pipelines import predict_videos_lib
-    finally:
-        root_logger.setLevel(level)
     predict_videos_lib.predict_videos(predict_videos_lib.Config(
         inputs=_VIDEO.value, out_dir=_OUT.value, workdir=_CHECKPOINT.value, options=options,
         annotate=_ANNOTATE.value, runner=_RUNNER.value,

@@ -26,9 +26,9 @@ from typing import List, Optional, Sequence, Tuple
 import apache_beam as beam
 
 from ast_net import atomic, errors, predict_lib
-from pipelines import beam_pipeline
+from pipelines import beam_pipeline, work_results
 
-WORK = ".work"
+WORK = work_results.WORK
 
 
 @dataclasses.dataclass
@@ -58,23 +58,19 @@ class Summary:
                 f"already done" + (f", {len(self.failed)} failed" if self.failed else ""))
 
 
+KIND = "predict"  # Results under .work/predict/ (`work_results`).
+
+
 def result_path(out_dir: str, name: str) -> str:
-    return os.path.join(out_dir, WORK, "predict", name + ".json")
+    return work_results.result_path(out_dir, KIND, name)
 
 
 def read_result(out_dir: str, name: str) -> Optional[dict]:
-    try:
-        with open(result_path(out_dir, name)) as f:
-            result = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return result if isinstance(result, dict) else None
+    return work_results.read_result(out_dir, KIND, name)
 
 
 def _write_result(out_dir: str, name: str, result: dict) -> None:
-    path = result_path(out_dir, name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    atomic.write_text(path, json.dumps(result, indent=1, sort_keys=True) + "\n", fsync=True)
+    work_results.write_result(out_dir, KIND, name, result)
 
 
 def _fingerprint(path: str, settings: str) -> str:

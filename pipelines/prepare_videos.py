@@ -15,14 +15,12 @@ or has no face is listed with its reason. Layouts, flags and figures: BUILD.md, 
 Preparing videos. The work itself is `prepare_videos_lib.prepare_videos`.
 """
 
-import logging
 
 from ast_net import startup
 
 startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binaries only).
 
 from absl import flags  # noqa: E402
-from absl import logging as absl_logging  # noqa: E402
 
 from ast_net import contract, errors  # noqa: E402
 from ast_net.data import layouts  # noqa: E402
@@ -84,14 +82,8 @@ _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar of videos a
 
 @errors.report_user_errors
 def main(argv):
-    quiet = not flags.FLAGS["verbosity"].present
-    if quiet:  # Keep the progress bar readable; --verbosity=0 shows everything.
-        absl_logging.set_verbosity(absl_logging.WARNING)
-        logging.getLogger("apache_beam").setLevel(logging.WARNING)
-        # Log records of the worker processes, forwarded by Beam (start-up chatter; a video's
-        # failure is listed at the end anyway): errors only.
-        logging.getLogger("apache_beam.runners.portability.local_job_service").setLevel(
-            logging.ERROR)
+    beam_args = startup.beam_args(argv)
+    startup.quiet_beam_logs()  # Keeps the progress bar readable.
     for name, flag in (("dataset", _DATASET), ("root", _ROOT), ("out_dir", _OUT_DIR)):
         if not flag.value:
             raise errors.UserError(f"--{name} is required")
@@ -99,13 +91,8 @@ def main(argv):
     # `--root=~/data` (the shell leaves `~` after `--flag=` alone): find_items and
     # prepare_videos expand it.
     layouts.find_items(_DATASET.value, _ROOT.value, _SPLITS.value or None)
-    root_logger, level = logging.getLogger(), logging.getLogger().level
-    if quiet:  # Importing Beam warns "apitools not found ..." on the root logger.
-        root_logger.setLevel(logging.ERROR)
-    try:
+    with startup.quiet_beam_import():
         from pipelines import prepare_videos_lib, video_records
-    finally:
-        root_logger.setLevel(level)
     config = prepare_videos_lib.Config(
         dataset=_DATASET.value, root=_ROOT.value, out_dir=_OUT_DIR.value,
         splits=tuple(_SPLITS.value),
@@ -116,7 +103,7 @@ def main(argv):
             max_gap_s=_MAX_GAP_S.value, refine_every=_REFINE_EVERY.value,
             backbone=_BACKBONE.value),
         num_shards=_NUM_SHARDS.value, runner=_RUNNER.value,
-        direct_num_workers=_DIRECT_NUM_WORKERS.value, beam_args=tuple(argv[1:]),
+        direct_num_workers=_DIRECT_NUM_WORKERS.value, beam_args=beam_args,
         progress=_PROGRESS.value)
     summary = prepare_videos_lib.prepare_videos(config)
     print(summary.line(), flush=True)

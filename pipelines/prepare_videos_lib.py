@@ -36,6 +36,7 @@ from apache_beam.options import pipeline_options
 
 from ast_net import contract, errors
 from ast_net.data import layouts
+from ast_net.progress import bar as progress_bar
 from pipelines import manifest, video_records
 
 _VIDEOS_PER_AUTO_SHARD = 10
@@ -350,9 +351,7 @@ class _Progress:
         return len(self._done), frames
 
     def _run(self):
-        import tqdm  # Imported here: only the driver shows a bar.
-
-        bar = tqdm.tqdm(total=len(self._keys), unit="video", desc="prepare_videos")
+        bar = progress_bar(total=len(self._keys), unit="video", desc="prepare_videos")
         while True:
             stopping = self._stop.wait(1.0)
             done, frames = self._poll()
