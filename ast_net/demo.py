@@ -30,7 +30,7 @@ import os  # noqa: E402
 import time  # noqa: E402
 from typing import Optional  # noqa: E402
 
-from absl import flags, logging  # noqa: E402
+from absl import flags  # noqa: E402
 
 from ast_net import (  # noqa: E402
     errors,
@@ -198,8 +198,7 @@ def run_demo(out: str, num_steps: int = 400, frames: int = 600, *, train_videos:
 def main(argv):
     if len(argv) > 1:
         raise errors.UserError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not flags.FLAGS["verbosity"].present:  # Library INFO lines (Beam, TF saving) are noise.
-        logging.set_verbosity(logging.WARNING)
+    startup.quiet_beam_logs()  # Library INFO lines (Beam, TF saving) are noise.
     run_demo(os.path.abspath(_OUT_DIR.value), num_steps=_STEPS.value, frames=_FRAMES.value,
              train_videos=_TRAIN_VIDEOS.value, dev_videos=_DEV_VIDEOS.value,
              test_videos=_TEST_VIDEOS.value, clip_length=_CLIP_LENGTH.value,

@@ -33,6 +33,8 @@ def _demo(cwd):
     seconds = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
+    # Beam's RunInference warns on every worker that it cannot measure memory: noise, dropped.
+    assert "Resource module is not available" not in proc.stderr, proc.stderr[-2000:]
     return proc.stdout, seconds
 
 
