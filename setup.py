@@ -32,7 +32,10 @@ setuptools.setup(
     version="0.1.0",
     description="AST-Net: continuous valence/arousal recognition in video (Wang & Hsu, BMVC 2017)",
     python_requires=">=3.11,<3.12",
-    packages=setuptools.find_packages(include=["ast_net", "ast_net.*", "pipelines", "pipelines.*"]),
+    # The pipelines/ folder is installed as `ast_net.pipelines` (no generic top-level `pipelines`
+    # package in site-packages).
+    packages=setuptools.find_packages(include=["ast_net", "ast_net.*"]) + ["ast_net.pipelines"],
+    package_dir={"ast_net.pipelines": "pipelines"},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
@@ -51,9 +54,9 @@ setuptools.setup(
             "ast-net-export=ast_net.export:run",
             "ast-net-predict=ast_net.predict:run",
             "ast-net-realtime=ast_net.realtime:run",
-            "ast-net-prepare-videos=pipelines.prepare_videos:run",
-            "ast-net-extract-features=pipelines.extract_features:run",
-            "ast-net-predict-videos=pipelines.predict_videos:run",
+            "ast-net-prepare-videos=ast_net.pipelines.prepare_videos:run",
+            "ast-net-extract-features=ast_net.pipelines.extract_features:run",
+            "ast-net-predict-videos=ast_net.pipelines.predict_videos:run",
         ],
     },
 )

@@ -45,7 +45,7 @@ from ast_net.configs import default  # noqa: E402
 from ast_net.data import clips, synthetic_video_io  # noqa: E402
 
 with startup.quiet_beam_import():  # Beam's "apitools not found" import warning.
-    from pipelines import extract_features_lib, prepare_videos_lib, video_records
+    from ast_net.pipelines import extract_features_lib, prepare_videos_lib, video_records
 
 _OUT_DIR = flags.DEFINE_string("out_dir", "demo_out", "Where the demo writes its videos, "
                                "records, checkpoints, SavedModel, CSVs and plots.")

@@ -86,15 +86,15 @@ def _asks_for_help(argv) -> bool:
 
 
 def _own_flags_in_help(main, flag_values) -> None:
-    """Makes the binary's flags (those defined by `ast_net` / `pipelines` modules: library
-    modules define none) the key flags of the main module, which `--help` lists, and its
-    module docstring the usage text of a console-script wrapper that has none."""
+    """Makes the binary's flags (those defined by `ast_net` modules, `ast_net.pipelines`
+    included; library modules define none) the key flags of the main module, which `--help`
+    lists, and its module docstring the usage text of a console-script wrapper that has none."""
     main_module = sys.modules.get("__main__")
     binary = sys.modules.get(getattr(main, "__module__", ""))
     if main_module is not None and not main_module.__doc__ and binary is not None:
         main_module.__doc__ = binary.__doc__
     for module, defined in flag_values.flags_by_module_dict().items():
-        if module.split(".")[0] in ("ast_net", "pipelines") or module == sys.argv[0]:
+        if module.split(".")[0] == "ast_net" or module == sys.argv[0]:
             for flag in defined:
                 flag_values.register_key_flag_for_module(sys.argv[0], flag)
 

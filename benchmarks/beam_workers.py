@@ -41,7 +41,7 @@ def _layout(root: pathlib.Path, video: str, copies: int) -> None:
 
 
 def _run_once(root, out_dir, workers, face_size):
-    from pipelines import prepare_videos_lib, video_records
+    from ast_net.pipelines import prepare_videos_lib, video_records
 
     config = prepare_videos_lib.Config(
         dataset="csv", root=str(root), out_dir=str(out_dir),

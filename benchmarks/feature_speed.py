@@ -56,9 +56,9 @@ def pipeline_row(frames):
     import cv2
     import skimage.data
     import tensorflow as tf
+    from ast_net.pipelines import extract_features_lib
 
     from ast_net.data import schema
-    from pipelines import extract_features_lib
 
     face = cv2.resize(skimage.data.astronaut()[60:200, 150:290], (64, 64))
     jpeg = cv2.imencode(".jpg", face[..., ::-1])[1].tobytes()

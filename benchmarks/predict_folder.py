@@ -35,8 +35,9 @@ def _cpu_seconds() -> float:
 
 def main(argv):
     del argv
+    from ast_net.pipelines import predict_videos_lib
+
     from ast_net import sample_media
-    from pipelines import predict_videos_lib
 
     video = sample_media.path("WolfgangLanger_Pexels.mp4")
     with tempfile.TemporaryDirectory() as tmp:

@@ -43,6 +43,8 @@ def _spread_diff(a, b, spread):
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
+    from ast_net.pipelines import extract_features_lib, prepare_videos_lib
+
     from ast_net import (
         contract,
         demo,
@@ -56,7 +58,6 @@ def main(argv):
     from ast_net.data import records
     from ast_net.faces import video as video_lib
     from ast_net.faces import video_faces
-    from pipelines import extract_features_lib, prepare_videos_lib
 
     out = os.path.abspath(_OUT.value)
     paths = demo.run_demo(os.path.join(out, "recipe"), num_steps=_STEPS.value,

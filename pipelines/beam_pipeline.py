@@ -14,8 +14,7 @@ import types
 from typing import Sequence
 
 import apache_beam as beam
-
-from pipelines import prepare_videos_lib
+from ast_net.pipelines import prepare_videos_lib
 
 
 def pipeline(runner: str = "DirectRunner", direct_num_workers: int = 1,

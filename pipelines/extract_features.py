@@ -65,7 +65,7 @@ def main(argv):
     expand = os.path.expanduser  # `--in_dir=~/faces`: the shell leaves `~` after `=` alone.
     startup.quiet_beam_logs()
     with startup.quiet_beam_import():  # Here: `--help` and a bad flag need neither Beam nor TF.
-        from pipelines import extract_features_lib
+        from ast_net.pipelines import extract_features_lib
     summary = extract_features_lib.extract_features(
         expand(_IN_DIR.value), expand(_OUT_DIR.value), backbone=_BACKBONE.value,
         weights=expand(_WEIGHTS.value) if _WEIGHTS.value else None,

@@ -44,13 +44,13 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
+from ast_net.pipelines import beam_pipeline, feature_inference
+from ast_net.pipelines import manifest as faces_manifest
 
 from ast_net import atomic, contract, errors
 from ast_net.data import schema
 from ast_net.models import backbones
 from ast_net.progress import bar as progress_bar
-from pipelines import beam_pipeline, feature_inference
-from pipelines import manifest as faces_manifest
 
 MANIFEST = "manifest.json"
 _SHARD_RE = re.compile(r"^(?P<split>[A-Za-z0-9_]+)-\d{5}-of-\d{5}\.tfrecord$")

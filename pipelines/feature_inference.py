@@ -28,9 +28,9 @@ from typing import Dict, Optional
 import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference import base as inference_base
+from ast_net.pipelines import feature_records, work_results
 
 from ast_net import atomic, errors
-from pipelines import feature_records, work_results
 
 WORK = work_results.WORK
 STATUS_OK, STATUS_FAILED, STATUS_USER_ERROR = "ok", "failed", "user_error"

@@ -29,9 +29,9 @@ import re
 from typing import Dict, Iterable, Iterator, List, Optional
 
 import tensorflow as tf
+from ast_net.pipelines import work_results
 
 from ast_net import atomic
-from pipelines import work_results
 
 MANIFEST = "manifest.json"
 WORK = work_results.WORK

@@ -52,7 +52,7 @@ def main(argv):
     options = _ENGINE.options(_CHECKPOINT.value)
     startup.quiet_beam_logs()
     with startup.quiet_beam_import():  # Here: `--help` and a bad flag need neither Beam nor TF.
-        from pipelines import predict_videos_lib
+        from ast_net.pipelines import predict_videos_lib
     predict_videos_lib.predict_videos(predict_videos_lib.Config(
         inputs=_VIDEO.value, out_dir=_OUT.value, workdir=_CHECKPOINT.value, options=options,
         annotate=_ANNOTATE.value, runner=_RUNNER.value,

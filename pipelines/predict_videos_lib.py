@@ -24,9 +24,9 @@ import sys
 from typing import List, Optional, Sequence, Tuple
 
 import apache_beam as beam
+from ast_net.pipelines import beam_pipeline, work_results
 
 from ast_net import atomic, errors, predict_lib
-from pipelines import beam_pipeline, work_results
 
 WORK = work_results.WORK
 

@@ -92,7 +92,7 @@ def main(argv):
     # prepare_videos expand it.
     layouts.find_items(_DATASET.value, _ROOT.value, _SPLITS.value or None)
     with startup.quiet_beam_import():
-        from pipelines import prepare_videos_lib, video_records
+        from ast_net.pipelines import prepare_videos_lib, video_records
     config = prepare_videos_lib.Config(
         dataset=_DATASET.value, root=_ROOT.value, out_dir=_OUT_DIR.value,
         splits=tuple(_SPLITS.value),

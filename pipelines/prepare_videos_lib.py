@@ -33,11 +33,11 @@ from typing import Dict, List, Sequence, Tuple
 
 import apache_beam as beam
 from apache_beam.options import pipeline_options
+from ast_net.pipelines import manifest, video_records
 
 from ast_net import contract, errors
 from ast_net.data import layouts
 from ast_net.progress import bar as progress_bar
-from pipelines import manifest, video_records
 
 _VIDEOS_PER_AUTO_SHARD = 10
 

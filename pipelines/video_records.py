@@ -23,11 +23,11 @@ import time
 from typing import Callable, List, Optional
 
 import numpy as np
+from ast_net.pipelines import manifest
 
 from ast_net import contract, errors
 from ast_net.data import labels, layouts, schema
 from ast_net.faces import video_faces
-from pipelines import manifest
 
 STATUS_OK, STATUS_FAILED, STATUS_NO_FACE = "ok", "failed", "no_face"
 

@@ -3,6 +3,7 @@ installed script, from a folder that is not the repository), lists the binary's 
 their help text, and nothing else reaches stderr."""
 
 import ast
+import importlib.util
 import os
 import re
 import subprocess
@@ -32,7 +33,7 @@ def _defined_flags(module):
     """(flag name, is boolean, help text) of every flag the binary's source defines, read
     from the source itself: its `flags.DEFINE_*` calls and those of the binaries-only
     helpers it calls (`engine_flags.define`, `config_flag.define`)."""
-    path = os.path.join(REPO, *module.split(".")) + ".py"
+    path = importlib.util.find_spec(module).origin  # ast_net.pipelines is pipelines/.
     tree = ast.parse(open(path).read())
     found = []
     for call in ast.walk(tree):

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from ast_net.pipelines import extract_features_lib, prepare_videos_lib, video_records
 
 from ast_net import (
     contract,
@@ -45,7 +46,6 @@ from ast_net.configs import default
 from ast_net.data import records, schema
 from ast_net.faces import video as video_lib
 from ast_net.faces import video_faces
-from pipelines import extract_features_lib, prepare_videos_lib, video_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VIDEO = "single_face.mp4"

@@ -23,11 +23,11 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from ast_net.pipelines import extract_features_lib, prepare_videos_lib, video_records
 from skimage import data as skdata
 
 from ast_net import errors
 from ast_net.data import records, schema
-from pipelines import extract_features_lib, prepare_videos_lib, video_records
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FPS = 25.0
@@ -276,7 +276,7 @@ def test_truncated_shards_are_named_and_a_split_without_shards_is_an_error(root,
         records.list_files(str(feats), "dev")
     # The binary: one `error:` line, exit 2 (train's good shard is reused, not redone).
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.extract_features", f"--in_dir={faces}",
+        [sys.executable, "-m", "ast_net.pipelines.extract_features", f"--in_dir={faces}",
          f"--out_dir={feats}"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     errors_out = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
@@ -316,7 +316,7 @@ def test_kill_9_of_the_binary_with_two_workers_then_rerun_equals_an_uninterrupte
     log = tmp_path / "killed.log"
     with open(log, "w") as f:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.prepare_videos", "--progress=false",
+            [sys.executable, "-m", "ast_net.pipelines.prepare_videos", "--progress=false",
              "--dataset=avec2012", f"--root={root}", f"--out_dir={out}", f"--face_size={SIZE}",
              "--detect_every=5", "--min_face_size=20", "--num_shards=1",
              "--direct_num_workers=2"], cwd=REPO, stdout=f, stderr=subprocess.STDOUT,

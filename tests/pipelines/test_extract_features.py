@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import skimage.data
 import tensorflow as tf
+from ast_net.pipelines import extract_features_lib
 
 from ast_net import errors
 from ast_net.data import schema
 from ast_net.models import backbones, vgg_face
-from pipelines import extract_features_lib
 
 SHARDS = ("train-00000-of-00002.tfrecord", "train-00001-of-00002.tfrecord")
 

@@ -11,10 +11,10 @@ import pathlib
 
 import numpy as np
 import tensorflow as tf
+from ast_net.pipelines import extract_features_lib, feature_inference
 
 from ast_net.data import schema
 from ast_net.models import backbones
-from pipelines import extract_features_lib, feature_inference
 
 _spec = importlib.util.spec_from_file_location(
     "_faces_test", pathlib.Path(__file__).with_name("test_extract_features.py"))

@@ -10,9 +10,9 @@ import sys
 
 import cv2
 import pytest
+from ast_net.pipelines import predict_videos_lib
 
 from ast_net import errors, predict_lib, sample_media
-from pipelines import predict_videos_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_the_binary_lists_a_bad_video_and_ends_with_one_error_line(tmp_path):
     videos.mkdir()
     (videos / "bad.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(4000))
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.predict_videos", f"--video={videos}",
+        [sys.executable, "-m", "ast_net.pipelines.predict_videos", f"--video={videos}",
          f"--out_dir={tmp_path / 'out'}", "--direct_num_workers=1"],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]

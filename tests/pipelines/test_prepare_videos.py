@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from ast_net.pipelines import manifest, prepare_videos_lib, video_records
 from skimage import data as skdata
 
 from ast_net.data import schema
-from pipelines import manifest, prepare_videos_lib, video_records
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FPS = 25.0
@@ -195,7 +195,7 @@ def test_changed_options_reprocess_and_stale_shards_go(uninterrupted, avec_root,
 def _binary(*args, log=None):
     out = subprocess.PIPE if log is None else open(log, "w")
     return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.prepare_videos", "--progress=false", *args],
+        [sys.executable, "-m", "ast_net.pipelines.prepare_videos", "--progress=false", *args],
         cwd=REPO, stdout=out, stderr=subprocess.STDOUT if log else subprocess.PIPE, text=True)
 
 
@@ -390,7 +390,7 @@ def test_two_beam_workers_and_tilde_paths_give_identical_shards(gap_root, gap_ru
     env = dict(os.environ, HOME=str(home), TEST_TAG=tag)
     with open(tmp_path / "stdout", "w") as out, open(tmp_path / "stderr", "w") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.prepare_videos", "--progress=false",
+            [sys.executable, "-m", "ast_net.pipelines.prepare_videos", "--progress=false",
              "--dataset=csv", "--root=~/root", "--out_dir=~/out_two_workers",
              f"--face_size={SIZE}", "--direct_num_workers=2"], cwd=REPO, env=env, stdout=out,
             stderr=err, text=True)
