@@ -134,3 +134,20 @@ def test_new_model_starts_with_the_full_loss_and_call_predicts_twin_a():
     np.testing.assert_allclose(np.asarray(model(batch)), 0.5 * labels_a, atol=1e-7)
     np.testing.assert_allclose(np.asarray(model(batch["features_b"])), labels_b, atol=1e-7)
     assert sorted(m.name for m in model.metrics) == sorted(f"{t}_loss" for t in siamese.TERMS)
+
+
+def test_evaluation_runs_the_temporal_net_in_inference_mode():
+    """With a Dropout(0.5) after the identity, training mode zeroes about half of the values
+    and doubles the rest; evaluation (`test_step`) must see the identity, so perfect twin
+    predictions still give every term exactly 0 (and a training-mode call does not)."""
+    features = keras.Input(shape=(None, D), name="features")
+    va = keras.layers.Lambda(lambda x: x[..., :2], name="first_two")(features)
+    net = keras.Model(features, keras.layers.Dropout(0.5, seed=1)(va), name="identity_dropout")
+    model = siamese.SiameseTemporalModel(net, default.get_config().loss)
+    labels_a, labels_b = _labels(0), _labels(1)
+    batch = _batch(labels_a, labels_b, labels_a, labels_b)
+    got = model.test_step(batch)
+    for name in siamese.TERMS:
+        assert float(got[name]) == pytest.approx(0.0, abs=1e-6), name
+    dropped = np.asarray(net(batch["features_a"], training=True))
+    assert np.abs(dropped - labels_a).max() > 0.1  # Training mode really changes the values.

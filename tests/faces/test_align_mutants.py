@@ -117,3 +117,62 @@ def test_invert_accepts_an_integer_matrix():
     got = align.invert(np.array([[2, 0, 4], [0, 4, -8]]))
     np.testing.assert_allclose(got, [[0.5, 0, -2], [0, 0.25, 2]])
     assert got.dtype == np.float64
+
+
+def test_eyes_exactly_1e9_apart_are_not_coincident():
+    # |s_r - s_l| = 1e-9 is not below the 1e-9 threshold: a = 1 / 1e-9 = 1e9, b = 0.
+    m = align.similarity_matrix((0.0, 0.0), (1e-9, 0.0), (0.0, 0.0), (1.0, 0.0))
+    np.testing.assert_allclose(m, [[1e9, 0, 0], [0, 1e9, 0]], rtol=1e-12)
+
+
+def test_transform_points_of_integers_is_float64():
+    # x' = 2x + 4, y' = 4y - 8 on (1, 3) -> (6, 4); the result is float64 even for int input.
+    got = align.transform_points(np.array([[2, 0, 4], [0, 4, -8]]), [1, 3])
+    np.testing.assert_array_equal(got, [[6.0, 4.0]])
+    assert got.dtype == np.float64
+
+
+def test_a_zero_matrix_is_warped_directly():
+    m = np.zeros((2, 3))
+    source, warp = align._reduced_source(RGB, m, 16)
+    assert source is RGB and warp is m
+
+
+@pytest.mark.parametrize("angle", [60.0, 88.0, 150.0, 240.0, 330.0])
+def test_reduced_region_of_rotated_crops_at_one_level(angle):
+    # scale 0.4: L = ceil(log2(1.25)) = 1, margin 8, one pyrDown: (n + 1) // 2. The crop centre
+    # sits on image (500.3, 499.6); corners from the closed-form inverse of the similarity.
+    size, big = 40, np.zeros((1000, 1000, 3), np.uint8)
+    m = _similarity(0.4, angle, 0.0, 0.0)
+    m[:, 2] = size / 2 - m[:, :2] @ [500.3, 499.6]
+    a, b = m[0, 0], m[1, 0]
+    inv = np.array([[a, b], [-b, a]]) / (a * a + b * b)
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], float)
+    pts = (corners - m[:, 2]) @ inv.T
+    x0, y0 = (int(np.floor(v)) - 8 for v in pts.min(0))
+    x1, y1 = (int(np.ceil(v)) + 8 for v in pts.max(0))
+    source, warp = align._reduced_source(big, m, size)
+    assert source.shape == ((y1 - y0 + 1) // 2, (x1 - x0 + 1) // 2, 3)
+    np.testing.assert_allclose(warp[:, :2], m[:, :2] * 2, atol=1e-12)
+    np.testing.assert_allclose(warp[:, 2], m[:, :2] @ [x0, y0] + m[:, 2], atol=1e-9)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_almost_no_image_in_view_past_the_far_edge(axis):
+    # scale 1/16: L = 3, margin 32, 2^L = 8; image coordinate 16 (u - t), u in [0, 16], image
+    # 300 wide (x) and 400 high (y). Start -16 t - 32 = edge - 7 (7 < 8 pixels seen): plain;
+    # edge - 8: reduced, that axis 8 -> 4 -> 2 -> 1 pixel, the other axis 288 -> 36 as above.
+    edge = 300 if axis == 0 else 400
+    for seen, reduced in ((7, False), (8, True)):
+        t = -(edge - seen + 32) / 16.0
+        shift = (t, 0.0) if axis == 0 else (0.0, t)
+        m = _similarity(0.0625, 0, *shift)
+        source, warp = align._reduced_source(RGB, m, 16)
+        if not reduced:
+            assert source is RGB
+        else:
+            assert source.shape == ((36, 1, 3) if axis == 0 else (1, 36, 3))
+            # translation M (x0, y0) + t with the start at edge - 8: (edge - 8) / 16 + t = -2.
+            expected = np.array([[0.5, 0, 0], [0, 0.5, 0]])
+            expected[axis, 2] = -2.0
+            np.testing.assert_allclose(warp, expected, atol=1e-12)
