@@ -82,3 +82,39 @@ def tiny_workdir(tmp_path_factory):
     wd = str(tmp_path_factory.mktemp("tiny_wd"))
     train_lib.train_and_evaluate(config, wd)
     return wd
+
+
+@pytest.fixture
+def stop_realtime_midway():
+    """`_stop_realtime_midway` (a function: the signal is the test's own)."""
+    return _stop_realtime_midway
+
+
+def _stop_realtime_midway(out_dir, sig):
+    """Runs `ast-net-realtime` on WolfgangLanger_Pexels.mp4 (--no-pace) into `out_dir`, sends
+    `sig` once its first status line (`frames/s |`) is on stderr, and returns (that line or
+    None, the rest of stderr, the exit status). The process is killed if it outlives the test."""
+    import subprocess
+    import sys
+
+    from ast_net import sample_media
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ast_net.realtime",
+         f"--source={sample_media.path('WolfgangLanger_Pexels.mp4')}", f"--out_dir={out_dir}",
+         "--no-pace", "--max_seconds=120"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=repo)
+    status = None
+    try:
+        for line in proc.stderr:
+            if "frames/s |" in line:
+                status = line
+                proc.send_signal(sig)
+                break
+        rest = proc.stderr.read()
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return status, rest, code

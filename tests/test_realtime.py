@@ -70,24 +70,8 @@ def test_camera_that_cannot_be_opened_is_one_line(tmp_path):
 
 
 @pytest.mark.slow  # Real binaries end to end, over 20 s.
-def test_sigint_midway_exits_0_with_a_well_formed_csv(tmp_path):
-    video = sample_media.path("WolfgangLanger_Pexels.mp4")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ast_net.realtime", f"--source={video}", f"--out_dir={tmp_path}",
-         "--no-pace", "--max_seconds=120"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO)
-    status = None
-    try:
-        for line in proc.stderr:
-            if "frames/s |" in line:
-                status = line
-                proc.send_signal(signal.SIGINT)
-                break
-        rest = proc.stderr.read()
-        code = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+def test_sigint_midway_exits_0_with_a_well_formed_csv(tmp_path, stop_realtime_midway):
+    status, rest, code = stop_realtime_midway(tmp_path, signal.SIGINT)
     assert status is not None, rest
     assert code == 0, rest
     assert "stopped: interrupted (Ctrl-C)" in rest and "Traceback" not in rest

@@ -61,24 +61,8 @@ def test_two_sessions_on_sources_of_the_same_name_both_keep_their_csv(tmp_path, 
     assert list(two["frame"]) == list(range(95)) and (two["face_present"] == 0).all()
 
 
-def test_sigterm_ends_a_session_like_ctrl_c_with_a_complete_csv(tmp_path):
-    video = sample_media.path("WolfgangLanger_Pexels.mp4")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ast_net.realtime", f"--source={video}", f"--out_dir={tmp_path}",
-         "--no-pace", "--max_seconds=120"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO)
-    status = None
-    try:
-        for line in proc.stderr:
-            if "frames/s |" in line:
-                status = line
-                proc.send_signal(signal.SIGTERM)
-                break
-        rest = proc.stderr.read()
-        code = proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+def test_sigterm_ends_a_session_like_ctrl_c_with_a_complete_csv(tmp_path, stop_realtime_midway):
+    status, rest, code = stop_realtime_midway(tmp_path, signal.SIGTERM)
     assert status is not None, rest
     assert code == 0, rest
     assert "stopped: terminated (SIGTERM)" in rest and "Traceback" not in rest
