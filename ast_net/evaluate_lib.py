@@ -45,31 +45,49 @@ def predict_videos(temporal, files: List[str], feature_dim: int, config):
         yield video, preds
 
 
-def plot_video_png(video, preds) -> bytes:
-    """PNG of predicted vs true valence and arousal over time for one video, with the video's
-    CC per dimension in the title ("undefined" where it is; see `ast_net.metrics`)."""
+# How the per-video plot looks (one place; not behaviour, so the tests check what is drawn).
+PLOT_STYLE = {
+    "figsize": (9, 4.5), "dpi": 90, "grid_alpha": 0.3,
+    "legend": {"loc": "upper right", "fontsize": 8},
+    "truth": {"color": "black", "lw": 1.2, "label": "ground truth"},
+    "pred": {"color": "tab:red", "lw": 1.0, "label": "AST-Net"},
+}
+
+
+def video_figure(video, preds):
+    """Matplotlib figure of predicted vs true valence (top) and arousal (bottom) over time for
+    one video: the truth is NaN (a gap) where a frame does not count, and the title gives the
+    video's CC per dimension ("undefined" where it is; see `ast_net.metrics`)."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    fig, axes = plt.subplots(2, 1, figsize=(9, 4.5), sharex=True)
+    fig, axes = plt.subplots(2, 1, figsize=PLOT_STYLE["figsize"], sharex=True)
     t = video.timestamp
     ccs = []
     for d, name in enumerate(metrics.DIMENSIONS):
         ax = axes[d]
         truth = np.where(video.mask > 0, video.labels[:, d], np.nan)
-        ax.plot(t, truth, color="black", lw=1.2, label="ground truth")
-        ax.plot(t, preds[:, d], color="tab:red", lw=1.0, label="AST-Net")
+        ax.plot(t, truth, **PLOT_STYLE["truth"])
+        ax.plot(t, preds[:, d], **PLOT_STYLE["pred"])
         ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=PLOT_STYLE["grid_alpha"])
         cc = metrics.pearson_cc(video.labels[:, d], preds[:, d], mask=video.mask)
         ccs.append(f"{name} CC {cc:.3f}" if np.isfinite(cc) else f"{name} CC undefined")
-    axes[0].legend(loc="upper right", fontsize=8)
+    axes[0].legend(**PLOT_STYLE["legend"])
     axes[0].set_title(f"{video.video_id}: " + ", ".join(ccs))
     axes[1].set_xlabel("time (s)")
     fig.tight_layout()
+    return fig
+
+
+def plot_video_png(video, preds) -> bytes:
+    """PNG bytes of `video_figure` (the figure is closed afterwards)."""
+    from matplotlib import pyplot as plt
+
+    fig = video_figure(video, preds)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=PLOT_STYLE["dpi"])
     plt.close(fig)
     return buf.getvalue()
 

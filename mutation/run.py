@@ -48,7 +48,8 @@ TARGETS = {
                  "tests/test_train_step.py::test_step_gradient_equals_independent_loss_gradient",
                  "tests/test_train_step.py::test_loss_terms_of_the_step_match_the_formula",
                  "tests/test_train_step.py::test_warmup_switch_changes_the_optimised_loss"]),
-    "evaluate_lib": (["ast_net/evaluate_lib.py"], ["tests/test_evaluate_table.py"]),
+    "evaluate_lib": (["ast_net/evaluate_lib.py"],
+                     ["tests/test_evaluate_lib_mutants.py", "tests/test_evaluate_table.py"]),
     "labels": (["ast_net/data/labels_readers.py", "ast_net/data/labels.py"],
                ["tests/data/test_labels.py", "tests/data/test_labels_readers.py",
                 "tests/test_mutation_labels.py", "tests/data/test_labels_readers_mutants.py",
@@ -77,7 +78,7 @@ def _toml_list(items):
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def prepare(target: str, workdir: Path) -> Path:
+def prepare(target: str, workdir: Path, timeout_multiplier: float = 3.0) -> Path:
     """Fresh copy of the working tree for one target, with its mutmut config."""
     files, tests = TARGETS[target]
     dest = workdir / target
@@ -106,11 +107,21 @@ def prepare(target: str, workdir: Path) -> Path:
         f.write(f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n")
         f.write('pytest_add_cli_args = ["-p", "no:cacheprovider"]\n')
         f.write("use_git_change_detection = false\n")
+        # A mutant gets (its tests' measured time + 1 s) x multiplier x 2 CPU seconds; mutmut's
+        # default 15 gives 30x, so each hanging mutant of a 10 s target costs 5 minutes.
+        f.write(f"timeout_multiplier = {timeout_multiplier}\n")
+        # Fork each mutant's worker from a clean server process, not from mutmut's main
+        # process: that one has run the suite, so TensorFlow's thread pools exist there and a
+        # forked child that runs TF ops (tf.data, tf.function) can deadlock, which mutmut then
+        # counts as a "timeout", i.e. as killed.
+        f.write('process_isolation = "forkserver"\n')
+        f.write('forkserver_warmup = "collect"\n')
     return dest
 
 
-def run_target(target: str, workdir: Path, max_children: int) -> dict:
-    dest = prepare(target, workdir)
+def run_target(target: str, workdir: Path, max_children: int,
+               timeout_multiplier: float = 3.0) -> dict:
+    dest = prepare(target, workdir, timeout_multiplier)
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
                OMP_NUM_THREADS="1", TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1")
@@ -155,6 +166,9 @@ def main(argv=None) -> int:
                         help=f"comma-separated subset of {sorted(TARGETS)}")
     parser.add_argument("--workdir", default="/tmp/mutrepo")
     parser.add_argument("--max_children", type=int, default=2)
+    parser.add_argument("--timeout_multiplier", type=float, default=3.0,
+                        help="a mutant is a timeout after (tests' time + 1 s) x this x 2 CPU "
+                             "seconds (mutmut's default is 15)")
     args = parser.parse_args(argv)
     targets = [t for t in args.targets.split(",") if t]
     unknown = sorted(set(targets) - set(TARGETS))
@@ -167,7 +181,7 @@ def main(argv=None) -> int:
     rows = []
     for target in targets:
         print(f"== {target}: mutating {TARGETS[target][0]}", flush=True)
-        row = run_target(target, workdir, args.max_children)
+        row = run_target(target, workdir, args.max_children, args.timeout_multiplier)
         rows.append(row)
         print(table([row]).splitlines()[-1], flush=True)
         for name in row["not_killed"]:
