@@ -260,3 +260,19 @@ def test_evaluate_model_keeps_only_the_first_videos_for_plots(workdir_run):
     assert [v.video_id for v, _ in kept] == ["v0"]
     _, _, kept = evaluate_lib.evaluate_model(temporal, files, 4, config, plot_videos=2)
     assert [v.video_id for v, _ in kept] == ["v0", "v1"]
+
+
+def test_merge_phases_override_true_merges_a_workdir_trained_without(workdir_run):
+    tmp_path, config, calls = workdir_run
+    config.output.merge_phases = False
+    evaluate_lib.evaluate_workdir(str(tmp_path / "wd"), "test", out_dir=str(tmp_path / "o"),
+                                  merge_phases=True)
+    assert calls["check"][1].output.merge_phases is True
+    np.testing.assert_allclose(_predictions(tmp_path / "o", "v0")["valence"],
+                               [0.2, 0.4, 0.4, 0.4, 0.4, 0.4], atol=1e-5)
+
+
+def test_predict_fn_leaves_features_unscaled_by_default():
+    x = np.arange(12, dtype=np.float32).reshape(1, 4, 3)
+    fn = evaluate_lib.make_predict_fn(lambda t, training=False: t[..., :2], 3)
+    np.testing.assert_array_equal(fn(x), x[..., :2])
