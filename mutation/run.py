@@ -32,7 +32,7 @@ TARGETS = {
     "losses": (["ast_net/losses.py"],
                ["tests/test_losses.py", "tests/test_mutation_losses.py",
                 "tests/test_losses_mutants.py"]),
-    "metrics": (["ast_net/metrics.py"], ["tests/test_metrics.py"]),
+    "metrics": (["ast_net/metrics.py"], ["tests/test_metrics.py", "tests/test_metrics_mutants.py"]),
     "clips": (["ast_net/data/clips.py"],
               ["tests/data/test_clips.py", "tests/data/test_clips_mutants.py"]),
     "windows": (["ast_net/windows.py"],
