@@ -90,6 +90,13 @@ def stop_realtime_midway():
     return _stop_realtime_midway
 
 
+def _default_sigint():
+    """In the child: SIGINT back to its default, so Python installs its Ctrl-C handler even
+    when the test worker inherited an ignored SIGINT (a child keeps an ignored signal)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stop_realtime_midway(out_dir, sig):
     """Runs `ast-net-realtime` on WolfgangLanger_Pexels.mp4 (--no-pace) into `out_dir`, sends
     `sig` once its first status line (`frames/s |`) is on stderr, and returns (that line or
@@ -104,7 +111,8 @@ def _stop_realtime_midway(out_dir, sig):
         [sys.executable, "-m", "ast_net.realtime",
          f"--source={sample_media.path('WolfgangLanger_Pexels.mp4')}", f"--out_dir={out_dir}",
          "--no-pace", "--max_seconds=120"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=repo)
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=repo,
+        preexec_fn=_default_sigint)
     status = None
     try:
         for line in proc.stderr:
