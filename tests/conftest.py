@@ -90,6 +90,12 @@ def stop_realtime_midway():
     return _stop_realtime_midway
 
 
+@pytest.fixture
+def realtime_child():
+    """`_realtime_child` (a function: each test gives its own flags)."""
+    return _realtime_child
+
+
 def _default_sigint():
     """In the child: SIGINT back to its default, so Python installs its Ctrl-C handler even
     when the test worker inherited an ignored SIGINT (a child keeps an ignored signal)."""
@@ -97,22 +103,26 @@ def _default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _realtime_child(*flags):
+    """`python -m ast_net.realtime *flags` started in the repository for the signal tests:
+    stderr piped (text), stdout dropped, SIGINT at its default in the child."""
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.Popen([sys.executable, "-m", "ast_net.realtime", *flags],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            cwd=repo, preexec_fn=_default_sigint)
+
+
 def _stop_realtime_midway(out_dir, sig):
     """Runs `ast-net-realtime` on WolfgangLanger_Pexels.mp4 (--no-pace) into `out_dir`, sends
     `sig` once its first status line (`frames/s |`) is on stderr, and returns (that line or
     None, the rest of stderr, the exit status). The process is killed if it outlives the test."""
-    import subprocess
-    import sys
-
     from ast_net import sample_media
 
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ast_net.realtime",
-         f"--source={sample_media.path('WolfgangLanger_Pexels.mp4')}", f"--out_dir={out_dir}",
-         "--no-pace", "--max_seconds=120"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=repo,
-        preexec_fn=_default_sigint)
+    proc = _realtime_child(f"--source={sample_media.path('WolfgangLanger_Pexels.mp4')}",
+                           f"--out_dir={out_dir}", "--no-pace", "--max_seconds=120")
     status = None
     try:
         for line in proc.stderr:

@@ -107,20 +107,10 @@ def test_out_that_is_an_existing_file_is_one_line(tmp_path):
         f"error: {taken}: --out_dir exists and is not a directory"]
 
 
-def conftest_default_sigint():
-    """In the child: SIGINT back to its default, so Python installs its Ctrl-C handler even
-    when the test worker inherited an ignored SIGINT (a child keeps an ignored signal)."""
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def test_sigint_while_the_model_loads_leaves_no_file(tmp_path):
+def test_sigint_while_the_model_loads_leaves_no_file(tmp_path, realtime_child):
     out = tmp_path / "live"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ast_net.realtime",
-         f"--source={sample_media.path('single_face.mp4')}", f"--out_dir={out}", "--no-pace"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=REPO,
-        preexec_fn=conftest_default_sigint)
+    proc = realtime_child(f"--source={sample_media.path('single_face.mp4')}",
+                          f"--out_dir={out}", "--no-pace")
     try:
         first = proc.stderr.readline()
         assert "loading the model" in first, first
