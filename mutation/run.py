@@ -71,6 +71,10 @@ NOT_MUTATED = {
     "zero_shot": {"ast_net/inference_heads.py": ("class TrackWindow", "class ZeroShotHead")},
 }
 
+# A mutant is a timeout after (its tests' measured time + 1 s) x this x 2 CPU seconds; mutmut's
+# default 15 gives 30x, so each hanging mutant of a 10 s target costs 5 minutes.
+TIMEOUT_MULTIPLIER = 3.0
+
 COPIED = ["ast_net", "pipelines", "tests", "pyproject.toml", "setup.py"]
 COUNTS = ("killed", "survived", "timeout", "no_tests", "suspicious", "skipped", "segfault")
 
@@ -79,7 +83,8 @@ def _toml_list(items):
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def prepare(target: str, workdir: Path, timeout_multiplier: float = 3.0) -> Path:
+def prepare(target: str, workdir: Path,
+            timeout_multiplier: float = TIMEOUT_MULTIPLIER) -> Path:
     """Fresh copy of the working tree for one target, with its mutmut config."""
     files, tests = TARGETS[target]
     dest = workdir / target
@@ -108,8 +113,6 @@ def prepare(target: str, workdir: Path, timeout_multiplier: float = 3.0) -> Path
         f.write(f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n")
         f.write('pytest_add_cli_args = ["-p", "no:cacheprovider"]\n')
         f.write("use_git_change_detection = false\n")
-        # A mutant gets (its tests' measured time + 1 s) x multiplier x 2 CPU seconds; mutmut's
-        # default 15 gives 30x, so each hanging mutant of a 10 s target costs 5 minutes.
         f.write(f"timeout_multiplier = {timeout_multiplier}\n")
         # Fork each mutant's worker from a clean server process, not from mutmut's main
         # process: that one has run the suite, so TensorFlow's thread pools exist there and a
@@ -121,7 +124,7 @@ def prepare(target: str, workdir: Path, timeout_multiplier: float = 3.0) -> Path
 
 
 def run_target(target: str, workdir: Path, max_children: int,
-               timeout_multiplier: float = 3.0) -> dict:
+               timeout_multiplier: float = TIMEOUT_MULTIPLIER) -> dict:
     dest = prepare(target, workdir, timeout_multiplier)
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="",
@@ -167,7 +170,7 @@ def main(argv=None) -> int:
                         help=f"comma-separated subset of {sorted(TARGETS)}")
     parser.add_argument("--workdir", default="/tmp/mutrepo")
     parser.add_argument("--max_children", type=int, default=2)
-    parser.add_argument("--timeout_multiplier", type=float, default=3.0,
+    parser.add_argument("--timeout_multiplier", type=float, default=TIMEOUT_MULTIPLIER,
                         help="a mutant is a timeout after (tests' time + 1 s) x this x 2 CPU "
                              "seconds (mutmut's default is 15)")
     args = parser.parse_args(argv)
