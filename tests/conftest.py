@@ -34,6 +34,40 @@ def feature_videos():
     return write_feature_videos
 
 
+@pytest.fixture
+def fake_checkpoint(tmp_path, monkeypatch):
+    """A function `(videos) -> (config, calls)` for evaluating without a trained model: writes
+    `videos` (`write_feature_videos` dicts, D = 4) as the test split under `tmp_path/data`,
+    and replaces `training_run.load_temporal` with a per-frame net (prediction = the first two
+    features) and the debug config (N = 4, Δt = 2, that data dir), and
+    `training_run.check_compatible` with a no-op; both record their arguments in `calls`
+    ("load": (workdir, step), "check": (workdir, config, feature_dim))."""
+    from ast_net import training_run
+    from ast_net.configs import debug
+
+    def make(videos):
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        write_feature_videos(data_dir / "test-00000-of-00001.tfrecord", videos, split="test")
+        config = debug.get_config()
+        config.data.data_dir = str(data_dir)
+        config.data.clip_length, config.data.frame_step = 4, 2
+        calls = {}
+
+        def load_temporal(workdir, step=None):
+            calls["load"] = (workdir, step)
+            return (lambda x, training=False: x[..., :2]), config, {"feature_dim": 4}, 1
+
+        def check_compatible(workdir, cfg, feature_dim):
+            calls["check"] = (workdir, cfg, feature_dim)
+
+        monkeypatch.setattr(training_run, "load_temporal", load_temporal)
+        monkeypatch.setattr(training_run, "check_compatible", check_compatible)
+        return config, calls
+
+    return make
+
+
 def toy_video(vid, num_frames, dim=4, seed=0):
     """A video whose valence/arousal are smooth curves carried by the first two features."""
     rng = np.random.default_rng(seed)

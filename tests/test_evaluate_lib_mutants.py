@@ -149,30 +149,12 @@ def _record_videos():
 
 
 @pytest.fixture
-def workdir_run(feature_videos, tmp_path, monkeypatch):
-    """evaluate_workdir with a recording fake checkpoint loader and compatibility check."""
-    from ast_net import training_run
-    from ast_net.configs import debug
-
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    feature_videos(data_dir / "test-00000-of-00001.tfrecord", _record_videos(), split="test")
-    config = debug.get_config()
-    config.data.data_dir = str(data_dir)
-    config.data.clip_length, config.data.frame_step = 4, 2
+def workdir_run(fake_checkpoint, tmp_path, monkeypatch):
+    """evaluate_workdir's inputs: a recording fake checkpoint (`fake_checkpoint`) whose
+    config scales features by 2, merges phases and clips to [-1, 1]; HOME is `tmp_path`."""
+    config, calls = fake_checkpoint(_record_videos())
     config.data.feature_scale = 2.0
     config.output.merge_phases, config.output.label_range = True, (-1.0, 1.0)
-    calls = {}
-
-    def load_temporal(workdir, step):
-        calls["load"] = (workdir, step)
-        return (lambda x, training=False: x[..., :2]), config, {"feature_dim": 4}, 7
-
-    def check_compatible(workdir, cfg, feature_dim):
-        calls["check"] = (workdir, cfg, feature_dim)
-
-    monkeypatch.setattr(training_run, "load_temporal", load_temporal)
-    monkeypatch.setattr(training_run, "check_compatible", check_compatible)
     monkeypatch.setenv("HOME", str(tmp_path))
     return tmp_path, config, calls
 

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ast_net import evaluate_lib, metrics, training_run
-from ast_net.configs import debug
+from ast_net import evaluate_lib, metrics
 
 
 def _videos():
@@ -32,20 +31,8 @@ def _videos():
 
 
 @pytest.fixture
-def evaluated(feature_videos, tmp_path, monkeypatch):
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    feature_videos(data_dir / "test-00000-of-00001.tfrecord", _videos(), split="test")
-    config = debug.get_config()
-    config.data.data_dir = str(data_dir)
-    config.data.clip_length, config.data.frame_step = 4, 2
-
-    def fake_temporal(x, training=False):  # per-frame: prediction = features[..., :2]
-        return x[..., :2]
-
-    monkeypatch.setattr(training_run, "load_temporal",
-                        lambda *a, **k: (fake_temporal, config, {"feature_dim": 4}, 1))
-    monkeypatch.setattr(training_run, "check_compatible", lambda *a: None)
+def evaluated(fake_checkpoint, tmp_path):
+    fake_checkpoint(_videos())  # prediction = features[..., :2], N = 4, Δt = 2
     per_video, summary, csv_path = evaluate_lib.evaluate_workdir(
         str(tmp_path / "wd"), "test", out_dir=str(tmp_path / "eval"))
     return tmp_path / "eval", per_video, summary, csv_path
