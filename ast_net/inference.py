@@ -43,15 +43,32 @@ from ast_net.models import backbones
 
 @dataclasses.dataclass
 class FaceCrop:
-    """One tracked, aligned face of one frame (the face stage's output)."""
+    """One tracked face of one frame (the face stage's output); `crop` is its aligned S x S
+    uint8 image.
+
+    The crop is cut from `source` (the frame) on its first read and kept; the frame reference
+    is then dropped. In a threaded run that first read is the network stage's
+    (`Engine.predict_batch`), so the alignment runs beside the tracking of later frames
+    instead of after it in the face thread, the pipeline's critical path.
+    """
 
     track_id: int
     box: tuple[float, float, float, float]
     landmarks: dict[str, tuple[float, float]]
-    crop: np.ndarray
+    size: int
+    source: Optional[np.ndarray] = dataclasses.field(repr=False)
     detected: bool
     refreshed: bool  # False when box and landmarks were held from an earlier frame.
     confidence: float = float("nan")  # The detector's (MTCNN O-Net) face probability.
+    _crop: Optional[np.ndarray] = dataclasses.field(default=None, repr=False)
+
+    @property
+    def crop(self) -> np.ndarray:
+        if self._crop is None:
+            self._crop = align_lib.align_face(self.source, self.landmarks["left_eye"],
+                                              self.landmarks["right_eye"], self.size).crop
+            self.source = None
+        return self._crop
 
 
 @dataclasses.dataclass
@@ -182,26 +199,20 @@ class Engine:
         self.head.step_batch([(0, 0.0, [0], outputs[0][:1])])
         self.head.reset()
 
-    # ----- stage 1: tracking and alignment -----------------------------------------------
+    # ----- stage 1: tracking -----------------------------------------------------------
 
     def faces(self, index: int, timestamp: float, rgb, t_capture: float = 0.0, *,
               keep_image: Optional[bool] = None) -> FaceFrame:
-        """Tracks and aligns the faces of one frame (call in frame order); `keep_image`
-        overrides `keep_images` for this frame."""
+        """Tracks the faces of one frame (call in frame order); each `FaceCrop` aligns its
+        crop from `rgb` when first read, so `rgb` must not be overwritten before then.
+        `keep_image` overrides `keep_images` for this frame."""
         t0 = time.perf_counter()
         held, refresh = self.tracker.update(rgb)
-        t1 = time.perf_counter()
-        crops = []
-        for t in held:
-            marks = t.face.landmarks
-            aligned = align_lib.align_face(rgb, marks["left_eye"], marks["right_eye"],
-                                           self.face_size)
-            crops.append(FaceCrop(track_id=t.track_id, box=t.face.box, landmarks=marks,
-                                  crop=aligned.crop, detected=t.detected and refresh,
-                                  refreshed=refresh, confidence=float(t.face.confidence)))
-        t2 = time.perf_counter()
-        self.times.seconds["track"] += t1 - t0
-        self.times.seconds["align"] += t2 - t1
+        self.times.seconds["track"] += time.perf_counter() - t0
+        crops = [FaceCrop(track_id=t.track_id, box=t.face.box, landmarks=t.face.landmarks,
+                          size=self.face_size, source=rgb, detected=t.detected and refresh,
+                          refreshed=refresh, confidence=float(t.face.confidence))
+                 for t in held]
         return FaceFrame(index=int(index), timestamp=float(timestamp), faces=crops,
                          image=rgb if (self.keep_images if keep_image is None
                                        else keep_image) else None,
@@ -211,8 +222,10 @@ class Engine:
 
     def predict_batch(self, frames: list[FaceFrame]) -> list[FramePrediction]:
         """CNN on every face of `frames` at once, then the head frame by frame, in order."""
+        t_align = time.perf_counter()
+        crops = [f.crop for frame in frames for f in frame.faces]  # Aligned here (`FaceCrop`).
         t0 = time.perf_counter()
-        crops = [f.crop for frame in frames for f in frame.faces]
+        self.times.seconds["align"] += t0 - t_align
         outputs, emotions = np.zeros((0, 0), np.float32), None
         if crops:
             stacked = np.stack(crops)
@@ -258,7 +271,9 @@ class Engine:
         """Predictions for an iterable of `(index, timestamp_s, rgb[, t_capture])`, in order.
 
         Args:
-          frames: frames in order (a `video.FrameReader`, a live source, a list ...).
+          frames: frames in order (a `video.FrameReader`, a live source, a list ...); each
+            RGB array is read again by the network stage (alignment), so a source must yield
+            a new array per frame, not refill one buffer.
           threaded: run the face stage in its own thread, overlapped with the networks.
           greedy: live mode: run the networks on whatever frames are ready (at most
             `batch_frames`) instead of waiting for a full batch; lowest latency.
@@ -364,12 +379,21 @@ def load_head(checkpoint: Optional[str] = None, backbone_name: Optional[str] = N
     return head, trained_on
 
 
+# Threads of the engine that run TensorFlow graphs at the same time: the face stage (MTCNN,
+# O-Net) and the network stage (CNN, LSTM). Each graph call runs on TF's inter-op pool, so a
+# pool of one thread makes an O-Net refinement wait behind a whole CNN batch.
+TF_CALLING_STAGES = 2
+
+
 def set_tf_threads(threads: int) -> bool:
-    """TensorFlow intra/inter-op threads (0 = TF's default); False if TF already started.
+    """TensorFlow op threads: `threads` per op (intra-op), and an inter-op pool of at least
+    `TF_CALLING_STAGES` so the engine's two TF-calling stages never queue behind each other
+    (0 = TF's defaults); False if TF already started.
 
     The engine runs its stages in parallel threads, so single-threaded ops waste less CPU on
     thread-pool hand-offs: about 15% less CPU per frame with the mini-Xception on our 2-core
-    machine (benchmarks/realtime.py). A large CNN (VGG16) prefers TF's default.
+    machine; an inter-op pool of 2 instead of 1 then gives about 17% more frames/s
+    (benchmarks/realtime.py, docs/predict.md). A large CNN (VGG16) prefers TF's default.
     """
     import tensorflow as tf
 
@@ -377,7 +401,8 @@ def set_tf_threads(threads: int) -> bool:
         return True
     try:
         tf.config.threading.set_intra_op_parallelism_threads(int(threads))
-        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(max(int(threads),
+                                                                 TF_CALLING_STAGES))
     except RuntimeError:  # TF has already run ops in this process: keep its pools.
         return False
     return True

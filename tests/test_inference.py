@@ -4,6 +4,8 @@ Expected windows are worked out by hand; the temporal head is checked against th
 called on each window cut independently from the full feature array (the offline oracle).
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -141,3 +143,19 @@ def test_engine_keeps_frames_without_a_face(engine):
     blank = np.zeros((120, 160, 3), np.uint8)
     preds = list(engine.run([(i, i / 10.0, blank) for i in range(3)], threaded=True))
     assert [(p.index, p.face_present) for p in preds] == [(0, False), (1, False), (2, False)]
+
+
+@pytest.mark.parametrize("threads, intra, inter", [(1, 1, 2), (3, 3, 3)])
+def test_tf_threads_keep_an_inter_op_thread_per_tf_calling_stage(threads, intra, inter):
+    # A fresh interpreter: TF's pools can only be set before its first op. With one inter-op
+    # thread the face stage's O-Net calls queued behind the network stage's CNN batches.
+    import subprocess
+    import sys
+
+    code = ("import tensorflow as tf\nfrom ast_net import inference\n"
+            f"assert inference.set_tf_threads({threads})\n"
+            "print(tf.config.threading.get_intra_op_parallelism_threads(),"
+            " tf.config.threading.get_inter_op_parallelism_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert out.stdout.split() == [str(intra), str(inter)]
