@@ -7,6 +7,8 @@ earlier), arousal and valence files of different lengths, quoted fields holding 
 a Latin-1 file, and error messages compared whole.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -197,3 +199,100 @@ def test_recola_sources_and_arff_messages(tmp_path):
     p = _write(tmp_path, "y.arff", ARFF.format(rows="% only a comment\n"))
     assert _error(labels_readers.read_recola_arff, p) == (
         f"{p}: expected data rows after '@data', found none")
+
+
+# second round (issue 15): the _EPS slack at its exact edges, dtypes, warnings ------------------
+
+
+def test_frames_at_the_slack_edges_take_the_end_samples_exactly():
+    track = labels.make_track([0.0, 1.0], [1.0, 0.0], "s", times_s=[0.04, 0.08])
+    # 1 µs (the slack) before the first / after the last sample: inside, and the end sample's
+    # value exactly (no extrapolation); 2 µs: outside.
+    v, a, mask = labels.resample(track, [0.04 - 1e-6, 0.08 + 1e-6, 0.04 - 2e-6, 0.08 + 2e-6])
+    np.testing.assert_array_equal(mask, [1, 1, 0, 0])
+    np.testing.assert_array_equal(v, [0.0, 1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(a, [1.0, 0.0, 0.0, 0.0])
+    # Half a microsecond after / before a sample: that sample's value exactly.
+    v, a, mask = labels.resample(track, [0.04 + 5e-7, 0.08 - 5e-7])
+    np.testing.assert_array_equal(mask, [1, 1])
+    np.testing.assert_array_equal(v, [0.0, 1.0])
+    np.testing.assert_array_equal(a, [1.0, 0.0])
+
+
+def test_max_gap_zero_labels_only_frames_within_the_slack_of_a_sample():
+    track = labels.make_track([0.2, 0.6], [0.1, 0.3], "u", times_s=[0.0, 2.5e-6])
+    # Exactly 1 µs after the first sample, exactly 1 µs before the second (both count), and
+    # 1.25 µs from both (in the unbridged gap).
+    v, a, mask = labels.resample(track, [1e-6, 2.5e-6 - 1e-6, 1.25e-6], max_gap_s=0.0)
+    np.testing.assert_array_equal(mask, [1, 1, 0])
+    np.testing.assert_allclose(v, [0.2, 0.6, 0.0], rtol=1e-7)
+    np.testing.assert_allclose(a, [0.1, 0.3, 0.0], rtol=1e-7)
+    # Samples 0.5 µs apart (closer than the slack): a frame exactly on the middle one takes it.
+    track = labels.make_track([0.2, 0.6, 1.0], [0.1, 0.3, 0.5], "u", times_s=[0.0, 5e-7, 1e-6])
+    for method in ("linear", "nearest"):
+        v, a, mask = labels.resample(track, [5e-7], method=method)
+        np.testing.assert_array_equal(mask, [1])
+        np.testing.assert_allclose([v[0], a[0]], [0.6, 0.3], rtol=1e-7)
+    # Two samples 0.1 µs apart, a frame 0.5 µs before the first: the first sample's value.
+    track = labels.make_track([0.2, 0.6], [0.1, 0.3], "u", times_s=[0.0, 1e-7])
+    v, a, mask = labels.resample(track, [-5e-7])
+    np.testing.assert_array_equal(mask, [1])
+    np.testing.assert_allclose([v[0], a[0]], [0.2, 0.1], rtol=1e-7)
+
+
+def test_gap_of_max_gap_plus_the_slack_is_bridged():
+    track = labels.make_track([0.0, 1.0], [1.0, 0.0], "g", times_s=[0.0, 0.25 + 1e-6])
+    v, a, mask = labels.resample(track, [0.125], max_gap_s=0.25)
+    np.testing.assert_array_equal(mask, [1])
+    np.testing.assert_allclose([v[0], a[0]], [0.5, 0.5], atol=1e-5)  # half way (0.125 / 0.25)
+
+
+def test_one_sample_track_resamples_without_numpy_warnings():
+    track = labels.make_track([0.3], [-0.2], "one", times_s=[0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v, a, mask = labels.resample(track, [0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(mask, [0, 1, 0])
+    np.testing.assert_allclose(v, [0.0, 0.3, 0.0], atol=1e-7)
+
+
+def test_length_mismatch_at_the_slack_edges():
+    # A frame 1 µs after the last label is not past the labels.
+    track = labels.make_track([0, 0], [0, 0], "m", times_s=[0.0, 0.5])
+    assert labels.length_mismatch(track, [0.0, 0.5 + 1e-6]) == labels.LengthMismatch(0, 0)
+    # Frames 0 and 0.5 s: the video ends at 1 s; a label 1 µs before that is past it.
+    track = labels.make_track([0] * 3, [0] * 3, "m", times_s=[0.0, 0.5, 1.0 - 1e-6])
+    assert labels.length_mismatch(track, [0.0, 0.5]) == labels.LengthMismatch(0, 1)
+
+
+def test_length_mismatch_of_float32_frame_times_keeps_the_slack():
+    # float32 frame times (as a tensor gives them) at 1000 s: the video ends at 1001 s, and a
+    # label 0.5 µs before that is within the 1 µs slack, so past the video.
+    track = labels.make_track([0] * 3, [0] * 3, "m", times_s=[1000.0, 1000.5, 1001.0 - 5e-7])
+    frames = np.array([1000.0, 1000.5], np.float32)
+    assert labels.length_mismatch(track, frames) == labels.LengthMismatch(0, 1)
+
+
+def test_make_track_dtypes_from_ints():
+    track = labels.make_track([1, 0], [0, -1], "i", times_s=[0, 1])
+    assert (track.valence.dtype, track.arousal.dtype, track.times_s.dtype) == (np.float64,) * 3
+    np.testing.assert_array_equal(track.valence, [1.0, 0.0])
+    np.testing.assert_array_equal(track.times_s, [0.0, 1.0])
+    track = labels.make_track([0.5, 0.25], [0.5, 0.25], "f", frames=[0.0, 3.0])
+    assert track.frames.dtype == np.int64
+    np.testing.assert_array_equal(track.frames, [0, 3])
+
+
+def test_combine_dims_names_the_first_stamp_beyond_the_tolerance():
+    # Sample 1 differs by 50 µs (within the 100 µs tolerance), sample 2 by 10 ms.
+    t = np.array([0.0, 0.04, 0.08])
+    msg = _error(labels.combine_dims, (t, t), (np.array([0.0, 0.04005, 0.09]), t), "s")
+    assert msg == ("s: expected arousal and valence on the same time stamps, sample 2 is at "
+                   "0.08 s in one and 0.09 s in the other")
+
+
+def test_split_fields_quote_characters():
+    assert labels.split_fields("'a,b',c", ",", quotechar="'") == ["a,b", "c"]
+    assert labels.split_fields('"a,b",c', ",") == ["a,b", "c"]
+    # Only quotes are stripped: a field that begins and ends with the same letter is kept.
+    assert labels.split_fields("XyX,1", ",") == ["XyX", "1"]

@@ -168,3 +168,109 @@ def test_avec2012_other_frame_rate_and_source(tmp_path):
     path = _write(tmp_path, "x.dat", "0.1\nzz\n")
     assert _error(labels_readers.read_avec2012_dat, path) == (
         f"{path}, line 2: expected a label value as a number, got 'zz'")
+
+
+# RECOLA ARFF: header variants (issue 15, second round) ----------------------------------------
+
+
+def _arff(tmp_path, attributes, rows, name="g.arff"):
+    head = "@relation GOLDSTANDARD\n" + "".join(f"@attribute {a}\n" for a in attributes)
+    return _write(tmp_path, name, head + "@data\n" + rows)
+
+
+def test_recola_arff_comment_lines_in_the_header(tmp_path):
+    path = _write(tmp_path, "c.arff", "% written by hand\n@relation GOLDSTANDARD\n"
+                  "  % the columns:\n@attribute Instance_name string\n"
+                  "@attribute frameTime numeric\n@attribute GoldStandard numeric\n%\n@data\n"
+                  "dev_1,0.00,0.1\ndev_1,0.04,0.2\n")
+    times, values = labels_readers.read_recola_arff(path)
+    np.testing.assert_allclose(times, [0.0, 0.04])
+    np.testing.assert_allclose(values, [0.1, 0.2])
+
+
+def test_recola_arff_quoted_names_and_gold_standard_not_last(tmp_path):
+    # Quoted attribute names are unquoted; GoldStandard is taken even when another numeric
+    # column follows it.
+    path = _arff(tmp_path, ["'Instance_name' string", "'frameTime' numeric",
+                            '"GoldStandard" numeric', "Confidence numeric"],
+                 "dev_1,0.00,0.1,0.9\ndev_1,0.04,0.2,0.8\n")
+    times, values = labels_readers.read_recola_arff(path)
+    np.testing.assert_allclose(times, [0.0, 0.04])
+    np.testing.assert_allclose(values, [0.1, 0.2])
+
+
+def test_recola_arff_without_gold_standard_takes_the_last_numeric_column(tmp_path):
+    # A string column after the values is not a value column; the one numeric column is.
+    path = _arff(tmp_path, ["frameTime numeric", "Arousal numeric", "Instance_name string"],
+                 "0.00,0.1,dev_1\n0.04,0.2,dev_1\n")
+    times, values = labels_readers.read_recola_arff(path)
+    np.testing.assert_allclose(times, [0.0, 0.04])
+    np.testing.assert_allclose(values, [0.1, 0.2])
+    path = _arff(tmp_path, ["frameTime numeric", "A numeric", "B numeric"],
+                 "0.00,0.1,0.5\n0.04,0.2,0.6\n")
+    np.testing.assert_allclose(labels_readers.read_recola_arff(path)[1], [0.5, 0.6])
+
+
+@pytest.mark.parametrize("kind", ["real", "REAL", "integer", "INTEGER", "numeric"])
+def test_recola_arff_value_attribute_types(tmp_path, kind):
+    path = _arff(tmp_path, ["Instance_name string", "frameTime numeric", f"GoldStandard {kind}"],
+                 "dev_1,0.00,1\ndev_1,0.04,-2\n")
+    times, values = labels_readers.read_recola_arff(path)
+    np.testing.assert_allclose(values, [1.0, -2.0])
+
+
+def test_recola_arff_quoted_instance_name_holding_a_comma(tmp_path):
+    path = _arff(tmp_path, ["Instance_name string", "frameTime numeric", "GoldStandard numeric"],
+                 "'dev,1',0.00,0.1\n'dev,1',0.04,0.2\n")
+    times, values = labels_readers.read_recola_arff(path)
+    np.testing.assert_allclose(times, [0.0, 0.04])
+    np.testing.assert_allclose(values, [0.1, 0.2])
+
+
+def test_recola_arff_header_errors_in_full(tmp_path):
+    path = _write(tmp_path, "a.arff", "@relation x\n@attribute frameTime\n@data\n0\n")
+    assert _error(labels_readers.read_recola_arff, path) == (
+        f"{path}, line 2: expected '@attribute <name> <type>', got '@attribute frameTime'")
+    path = _write(tmp_path, "b.arff", "@relation x\nframeTime,GoldStandard\n@data\n0,0\n")
+    assert _error(labels_readers.read_recola_arff, path) == (
+        f"{path}, line 2: expected an ARFF header line (@relation, @attribute, @data), got "
+        f"'frameTime,GoldStandard'")
+    # No time attribute (but a GoldStandard one): named in the message, not a crash.
+    path = _arff(tmp_path, ["Instance_name string", "GoldStandard numeric"], "dev_1,0.1\n")
+    assert _error(labels_readers.read_recola_arff, path) == (
+        f"{path}: expected attributes 'frameTime numeric' and 'GoldStandard numeric', got "
+        f"['Instance_name', 'GoldStandard']")
+    # An attribute named X is shown as X in the column-count message.
+    path = _arff(tmp_path, ["Instance_name string", "frameTime numeric", "GoldStandard numeric",
+                            "X numeric"], "dev_1,0.0,0.1\n")
+    assert _error(labels_readers.read_recola_arff, path) == (
+        f"{path}, line 7: expected 4 comma-separated values (Instance_name, frameTime, "
+        f"GoldStandard, X), got 3")
+
+
+# Generic CSV: comment header, key errors, source ----------------------------------------------
+
+
+def test_generic_csv_comment_header_without_a_space(tmp_path):
+    track = labels_readers.read_generic_csv(
+        _write(tmp_path, "c.csv", "#time,valence,arousal\n0.0,0.1,0.2\n0.5,0.3,0.4\n"))
+    np.testing.assert_allclose(track.times_s, [0.0, 0.5])
+    np.testing.assert_allclose(track.valence, [0.1, 0.3])
+    np.testing.assert_allclose(track.arousal, [0.2, 0.4])
+
+
+@pytest.mark.parametrize("text,message", [
+    ("time,valence,arousal\n0,0,0\nabc,0,0\n", "line 3: expected time as a number, got 'abc'"),
+    ("valence;arousal;frame\n0;0;x\n", "line 2: expected frame as a number, got 'x'"),
+])
+def test_generic_csv_key_not_a_number(tmp_path, text, message):
+    path = _write(tmp_path, "k.csv", text)
+    assert _error(labels_readers.read_generic_csv, path) == f"{path}, {message}"
+
+
+@pytest.mark.parametrize("key", ["frame", "time"])
+def test_generic_csv_source_is_the_file(tmp_path, key):
+    path = _write(tmp_path, f"{key}.csv", f"{key},valence,arousal\n0,0.1,0.2\n1,0.3,0.4\n")
+    track = labels_readers.read_generic_csv(path)
+    assert track.source == str(path)
+    assert track.frame_indexed == (key == "frame")
