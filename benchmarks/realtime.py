@@ -52,6 +52,9 @@ _DRIFT_FRAMES = flags.DEFINE_integer("drift_frames", 240, "Frames for --drift.")
 _TF_THREADS = flags.DEFINE_integer("tf_threads", 1, "TensorFlow intra/inter-op threads for "
                                    "the whole run, fer included (0 = TF's default); the "
                                    "predictor's default for mini_xception is 1.")
+_INTER_OP = flags.DEFINE_integer("inter_op_threads", 0, "TensorFlow inter-op threads instead "
+                                 "of the engine's (max(--tf_threads, 2): the face and network "
+                                 "stages each run TF graphs); 1 shows what one pool costs.")
 _JIT_LSTM = flags.DEFINE_boolean("jit_lstm", True, "XLA-compile the LSTM's full-length "
                                  "window calls (as the predictor does).")
 
@@ -170,10 +173,15 @@ def main(argv):
     from ast_net import inference, sample_media
 
     inference.set_tf_threads(_TF_THREADS.value)
+    if _INTER_OP.value:
+        import tensorflow as tf
+
+        tf.config.threading.set_inter_op_parallelism_threads(_INTER_OP.value)
     path = _VIDEO.value or sample_media.path("WolfgangLanger_Pexels.mp4")
     limit = _MAX_FRAMES.value
     print(f"video {path}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
-          f"TF threads {_TF_THREADS.value or 'default'}")
+          f"TF threads {_TF_THREADS.value or 'default'}, inter-op "
+          f"{_INTER_OP.value or 'the engine default'}")
     rows = {"decode only": lambda: _decode(path, limit)}
     if _FER.value:
         rows["fer 25.10.3, Haar, every frame"] = _fer_rows(path, limit)
