@@ -8,10 +8,11 @@
         RGB crops -> uint8 `[batch, N, H, W, 3]`; refuses (one InvalidArgumentError each) a wrong
         shape, strings that are not JPEG (checked on the JPEG start-of-image marker FF D8 FF:
         `tf.io.decode_jpeg` would silently decode PNG and GIF too), and crops of different sizes
-        in one call. Decoding uses the accurate integer IDCT (`dct_method="INTEGER_ACCURATE"`),
+        in one call. Decoding is `schema.decode_face_jpeg`'s, the accurate integer IDCT,
         the one of libjpeg's default that PIL, OpenCV and browsers use, so the signature sees the
-        very pixels a client sees when it decodes its own JPEG (TF's default, the fast IDCT,
-        differs by up to 14 grey levels on 64 px crops at quality 95).
+        very pixels a client sees when it decodes its own JPEG, and the pixels the training
+        features were extracted from (TF's default, the fast IDCT, differs by up to 14 grey
+        levels on 64 px crops at quality 95).
   `metadata_outputs(fields)`  the constant tensors the `metadata` signature returns, so that a
         client reads N, Δt, face size, backbone and label range from the model itself.
 """
@@ -22,6 +23,8 @@ import json
 from typing import Optional, Sequence
 
 import tensorflow as tf
+
+from ast_net.data import schema
 
 JPEG_MAGIC = b"\xff\xd8\xff"  # Start-of-image marker + the first byte of the next marker.
 # dtype of each `metadata` output (`metadata_fields` builds the values).
@@ -84,7 +87,7 @@ def decode_faces_jpeg(jpegs, name: str, expected: str, dims):
         summarize=4)
     with tf.control_dependencies([size_check]):
         frames = tf.map_fn(
-            lambda s: tf.io.decode_jpeg(s, channels=3, dct_method="INTEGER_ACCURATE"), flat,
+            schema.decode_face_jpeg, flat,
             fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
     return tf.reshape(frames, tf.concat([shape, tf.shape(frames)[1:]], 0))
 

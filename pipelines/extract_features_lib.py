@@ -242,9 +242,11 @@ def extract_features(in_dir: str, out_dir: str, *, backbone: str = backbones.DEF
     start = time.time()
     atomic.remove_leftovers(out_dir)  # Temporary shards of a killed run.
     # What an output depends on besides its input shard: backbone, D, weights (by content,
-    # in the contract) and the faces' contract.
+    # in the contract), the faces' contract and how the faces' JPEGs are decoded (shards made
+    # with TF's fast IDCT, before 2026-12-07, are redone).
     settings = hashlib.sha1(json.dumps({"fingerprint": fingerprint, "contract": manifest.get(
-        contract.KEY)}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        contract.KEY), "face_jpeg_dct": schema.FACE_JPEG_DCT_METHOD}, sort_keys=True,
+        default=str).encode()).hexdigest()[:16]
     done, todo = {}, {}
     for name in sorted(split_of):
         in_path = os.path.join(in_dir, name)

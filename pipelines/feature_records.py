@@ -45,7 +45,7 @@ def feature_list(ex: tf.train.SequenceExample, key: str):
 def _decode_all(jpegs: list) -> np.ndarray:
     """The JPEG faces (all decodable, one size) as uint8 [k, S, S, 3], decoded by tf.data."""
     ds = tf.data.Dataset.from_tensor_slices(jpegs)
-    ds = ds.map(lambda j: tf.io.decode_jpeg(j, channels=3), num_parallel_calls=tf.data.AUTOTUNE,
+    ds = ds.map(schema.decode_face_jpeg, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     return np.stack(list(ds.as_numpy_iterator()))
 
@@ -56,7 +56,7 @@ def _decode_one_by_one(jpegs: list, size: Optional[int]):
     faces, good = [], np.zeros(len(jpegs), bool)
     for i, jpeg in enumerate(jpegs):
         try:
-            face = tf.io.decode_jpeg(jpeg, channels=3)
+            face = schema.decode_face_jpeg(jpeg)
         except (tf.errors.InvalidArgumentError, tf.errors.UnknownError):
             continue
         size = size or int(face.shape[0])
