@@ -155,3 +155,16 @@ def test_bad_inputs_are_one_clear_line(face_dir, tmp_path):
         extract_features_lib.extract_features(str(tmp_path / "empty"), str(tmp_path / "o"))
     with pytest.raises(errors.UserError, match="must differ from --in_dir"):
         extract_features_lib.extract_features(face_dir, face_dir)
+
+
+def test_shards_made_with_the_fast_idct_are_redone(face_dir, tmp_path, monkeypatch):
+    # As a run before 2026-12-07 made them: TF's default (fast) IDCT for the face JPEGs.
+    out = str(tmp_path / "features")
+    with monkeypatch.context() as m:
+        m.setattr(schema, "FACE_JPEG_DCT_METHOD", "")
+        first = extract_features_lib.extract_features(face_dir, out, batch_size=4,
+                                                      progress=False)
+    assert first.shards_written == 2
+    again = extract_features_lib.extract_features(face_dir, out, batch_size=4, progress=False)
+    assert (again.shards_written, again.shards_skipped) == (2, 0)
+    _check_outputs(face_dir, out, backbones.load_backbone("mini_xception"))
