@@ -25,7 +25,7 @@ import sys  # noqa: E402
 
 from absl import flags  # noqa: E402
 
-from ast_net import errors, flag_names  # noqa: E402
+from ast_net import beam_flags, errors, flag_names  # noqa: E402
 from ast_net.models import backbones  # noqa: E402
 
 _IN_DIR = flags.DEFINE_string(
@@ -48,20 +48,14 @@ _JIT_COMPILE = flags.DEFINE_bool(
     "jit_compile", False, "Compile the CNN with XLA (helps on a GPU; measured slower on CPU, see "
     "BUILD.md, section Attribute CNN).")
 flag_names.deprecated_alias("weights", "backbone_weights")
-_RUNNER = flags.DEFINE_string(
-    "runner", "DirectRunner", "Apache Beam runner (DirectRunner, DataflowRunner, FlinkRunner, "
-    "SparkRunner, ...), as ast-net-prepare-videos. Further Beam pipeline options go after `--` "
-    "(docs/beam.md).")
-_DIRECT_NUM_WORKERS = flags.DEFINE_integer(
-    "direct_num_workers", 1, "Parallel workers of the DirectRunner (>1 runs worker processes, "
-    "each with its own copy of the CNN).")
+_BEAM = beam_flags.define(workers_default=1, each_worker="each with its own copy of the CNN")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar of shards done.")
 flags.mark_flags_as_required(["in_dir", "out_dir"])
 
 
 @errors.report_user_errors
 def main(argv):
-    beam_args = startup.beam_args(argv)
+    beam = _BEAM.kwargs(argv)
     expand = os.path.expanduser  # `--in_dir=~/faces`: the shell leaves `~` after `=` alone.
     startup.quiet_beam_logs()
     with startup.quiet_beam_import():  # Here: `--help` and a bad flag need neither Beam nor TF.
@@ -70,7 +64,7 @@ def main(argv):
         expand(_IN_DIR.value), expand(_OUT_DIR.value), backbone=_BACKBONE.value,
         weights=expand(_WEIGHTS.value) if _WEIGHTS.value else None,
         batch_size=_BATCH_SIZE.value, jit_compile=_JIT_COMPILE.value, progress=_PROGRESS.value,
-        runner=_RUNNER.value, direct_num_workers=_DIRECT_NUM_WORKERS.value, beam_args=beam_args)
+        **beam)
     for problem in summary.problems:
         print(f"warning: {problem}", file=sys.stderr, flush=True)
     print(summary, flush=True)

@@ -21,7 +21,7 @@ startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binarie
 
 from absl import flags  # noqa: E402
 
-from ast_net import engine_flags, errors  # noqa: E402
+from ast_net import beam_flags, engine_flags, errors  # noqa: E402
 
 _VIDEO = flags.DEFINE_list(
     "video", None, "Video files, directories of videos or glob patterns (quote them; ** "
@@ -36,17 +36,13 @@ _ANNOTATE = flags.DEFINE_boolean(
     "annotate", False, "Also write <name>_annotated.mp4 with face boxes, track ids and values.")
 _ENGINE = engine_flags.define(
     batch_size=32, batch_size_help="Frames whose faces go through the CNN together.")
-_RUNNER = flags.DEFINE_string(
-    "runner", "DirectRunner", "Apache Beam runner (DirectRunner, DataflowRunner, FlinkRunner, "
-    "SparkRunner, ...), as ast-net-prepare-videos. Further Beam options go after `--`.")
-_DIRECT_NUM_WORKERS = flags.DEFINE_integer(
-    "direct_num_workers", 0, "Worker processes of the DirectRunner, each with its own engine; "
-    "0: one per CPU core (at most one per video).")
+_BEAM = beam_flags.define(workers_default=0, each_worker="each with its own engine; at most "
+                          "one per video")
 
 
 @errors.report_user_errors
 def main(argv):
-    beam_args = startup.beam_args(argv)
+    beam = _BEAM.kwargs(argv)
     if not _VIDEO.value or not _OUT.value:
         raise errors.UserError("--video and --out_dir are required (see --help)")
     options = _ENGINE.options(_CHECKPOINT.value)
@@ -55,8 +51,7 @@ def main(argv):
         from ast_net.pipelines import predict_videos_lib
     predict_videos_lib.predict_videos(predict_videos_lib.Config(
         inputs=_VIDEO.value, out_dir=_OUT.value, workdir=_CHECKPOINT.value, options=options,
-        annotate=_ANNOTATE.value, runner=_RUNNER.value,
-        direct_num_workers=_DIRECT_NUM_WORKERS.value, beam_args=beam_args))
+        annotate=_ANNOTATE.value, **beam))
 
 
 def run():

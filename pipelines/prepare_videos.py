@@ -22,7 +22,7 @@ startup.quiet_tensorflow()  # First, before anything imports TensorFlow (binarie
 
 from absl import flags  # noqa: E402
 
-from ast_net import contract, errors  # noqa: E402
+from ast_net import beam_flags, contract, errors  # noqa: E402
 from ast_net.data import layouts  # noqa: E402
 from ast_net.models import backbones  # noqa: E402
 
@@ -71,18 +71,13 @@ _MAX_GAP_S = flags.DEFINE_float(
     "interpolated across (frames between are masked). Default: 1.5 label steps.")
 _NUM_SHARDS = flags.DEFINE_integer(
     "num_shards", 0, "Shards per split. 0: one per 10 videos of the split (at least 1).")
-_RUNNER = flags.DEFINE_string(
-    "runner", "DirectRunner", "Apache Beam runner (DirectRunner, DataflowRunner, FlinkRunner, "
-    "SparkRunner, ...). Further Beam pipeline options go after `--`.")
-_DIRECT_NUM_WORKERS = flags.DEFINE_integer(
-    "direct_num_workers", 1, "Parallel workers of the DirectRunner (>1 runs worker "
-    "processes, each with its own face detector).")
+_BEAM = beam_flags.define(workers_default=1, each_worker="each with its own face detector")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar of videos and frames.")
 
 
 @errors.report_user_errors
 def main(argv):
-    beam_args = startup.beam_args(argv)
+    beam = _BEAM.kwargs(argv)
     startup.quiet_beam_logs()  # Keeps the progress bar readable.
     for name, flag in (("dataset", _DATASET), ("root", _ROOT), ("out_dir", _OUT_DIR)):
         if not flag.value:
@@ -102,9 +97,7 @@ def main(argv):
             jpeg_quality=_JPEG_QUALITY.value, resample=_RESAMPLE.value,
             max_gap_s=_MAX_GAP_S.value, refine_every=_REFINE_EVERY.value,
             backbone=_BACKBONE.value),
-        num_shards=_NUM_SHARDS.value, runner=_RUNNER.value,
-        direct_num_workers=_DIRECT_NUM_WORKERS.value, beam_args=beam_args,
-        progress=_PROGRESS.value)
+        num_shards=_NUM_SHARDS.value, progress=_PROGRESS.value, **beam)
     summary = prepare_videos_lib.prepare_videos(config)
     print(summary.line(), flush=True)
     for video_id, status, reason in summary.problems:  # Cached results of a re-run too.

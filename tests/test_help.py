@@ -32,7 +32,7 @@ def _text(node):
 def _defined_flags(module):
     """(flag name, is boolean, help text) of every flag the binary's source defines, read
     from the source itself: its `flags.DEFINE_*` calls and those of the binaries-only
-    helpers it calls (`engine_flags.define`, `config_flag.define`)."""
+    helpers it calls (`engine_flags.define`, `beam_flags.define`, `config_flag.define`)."""
     path = importlib.util.find_spec(module).origin  # ast_net.pipelines is pipelines/.
     tree = ast.parse(open(path).read())
     found = []
@@ -51,6 +51,13 @@ def _defined_flags(module):
             found += [f for f in _defined_flags("ast_net.engine_flags") if f[0] != "batch_size"]
             batch_help = next(k.value for k in call.keywords if k.arg == "batch_size_help")
             found.append(("batch_size", False, _text(batch_help)))
+        elif owner == "beam_flags" and kind == "define":
+            from ast_net import beam_flags
+
+            each = next(k.value for k in call.keywords if k.arg == "each_worker")
+            found += [("runner", False, beam_flags.RUNNERS_HELP),
+                      ("direct_num_workers", False, "Parallel workers of the DirectRunner (>1 "
+                       f"runs worker processes, {_text(each)}")]
         elif owner == "config_flag" and kind == "define":
             found.append(("config", False, _text(call.args[0])))
     return found
