@@ -43,6 +43,7 @@ MAX_PLOT_POINTS = outputs_plot.MAX_PLOT_POINTS
 plot_figure = outputs_plot.plot_figure
 plot_csv = outputs_plot.plot_csv
 draw = outputs_video.draw
+model_label = outputs_video.model_label
 VideoSink = outputs_video.VideoSink
 
 

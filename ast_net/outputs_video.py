@@ -62,6 +62,16 @@ def _text(bgr, text: str, origin, px: float, colour, max_width: int) -> tuple[in
     return width, height
 
 
+def model_label(engine) -> str:
+    """What the values come from, in a few words (the annotated frames' bottom line, in
+    ast-net-predict's video and ast-net-realtime's window): `zero-shot` or
+    `trained, step N`."""
+    info = getattr(engine, "model_info", None) or {}
+    if info.get("kind") == "checkpoint":
+        return f"trained, step {info['step']}" if info.get("step") is not None else "trained"
+    return "zero-shot"
+
+
 def draw(rgb: np.ndarray, pred, extra: str = "", model: str = "") -> np.ndarray:
     """A BGR copy of the frame with each face's box, id and current values; the bottom line
     has the time, the frame index, `model` (what the values come from) and `extra`."""

@@ -160,15 +160,6 @@ class SidewaysCheck:
                 "rotation tag), rotate it first, e.g. ffmpeg -i IN -vf transpose=1 OUT")
 
 
-def model_label(engine) -> str:
-    """What the values come from, in a few words (annotated frames): `zero-shot` or
-    `trained, step N`."""
-    info = getattr(engine, "model_info", None) or {}
-    if info.get("kind") == "checkpoint":
-        return f"trained, step {info['step']}" if info.get("step") is not None else "trained"
-    return "zero-shot"
-
-
 def model_title(engine, checkpoint: Optional[str] = None) -> str:
     """The model in a plot title: `zero-shot mini_xception + Russell circumplex` or
     `AST-Net <checkpoint>, step N`."""
@@ -248,7 +239,7 @@ def predict_video(engine, path: str, out_dir: str, *, name: str = "",
         t0 = time.perf_counter()
         ids: set = set()
         sideways = SidewaysCheck()
-        label = model_label(engine)
+        label = outputs.model_label(engine)
         results = engine.run(reader, keep_images=annotate)
         for pred in results:
             writer.write(pred)

@@ -258,6 +258,7 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
         processed, ended = 0, "end of source"
         window_frames, latencies = 0, []
         shown = ""  # Frames/s and latency of the last full window, drawn on screen.
+        label = outputs.model_label(engine)  # zero-shot / trained, step N: on screen too.
         t_start = t_log = time.perf_counter()
         # Created last, with the model ready: a Ctrl-C while loading leaves no file behind.
         csv_path = session_csv(out_dir, live.name)
@@ -293,7 +294,7 @@ def run_realtime(source: str, out_dir: str, *, pace: bool = True, display: bool 
                 fps = window_frames / max(now - t_log, 1e-9)
                 shown = status_text(fps, latencies)
             if screen.enabled:
-                screen.show(outputs.draw(pred.image, pred, shown))
+                screen.show(outputs.draw(pred.image, pred, shown, model=label))
                 if screen.quit:
                     ended = "q pressed"
                     break

@@ -272,12 +272,12 @@ def test_label_text_height_follows_the_face_box(run):
 
 def test_frame_says_whether_values_are_zero_shot_or_trained(run, engine):
     _, result, data = run
-    assert predict_lib.model_label(engine) == "zero-shot"
+    assert outputs.model_label(engine) == "zero-shot"
 
     class Trained:
         model_info = {"kind": "checkpoint", "step": 1200, "checkpoint": "/w"}
 
-    assert predict_lib.model_label(Trained()) == "trained, step 1200"
+    assert outputs.model_label(Trained()) == "trained, step 1200"
     # The decoded frame's bottom line is the zero-shot one, not the trained one.
     index = 300
     rgb = decoded_frames(result.path, (index,))[index]

@@ -162,9 +162,12 @@ def test_display_draws_fps_and_latency(tmp_path, monkeypatch, capsys):
     drawn = []  # (frame index, overlay text) of every frame drawn for the screen.
     real_draw = outputs.draw
 
-    def draw(rgb, pred, extra=""):
+    models = []  # What the values come from, as drawn on each frame.
+
+    def draw(rgb, pred, extra="", model=""):
         drawn.append((pred.index, extra))
-        return real_draw(rgb, pred, extra)
+        models.append(model)
+        return real_draw(rgb, pred, extra, model=model)
 
     monkeypatch.setattr(realtime_lib, "_Display", _RecordingScreen)
     monkeypatch.setattr(_RecordingScreen, "shown", [])
@@ -175,6 +178,7 @@ def test_display_draws_fps_and_latency(tmp_path, monkeypatch, capsys):
     log = capsys.readouterr().err
     shown = _RecordingScreen.shown
     assert summary["processed"] == 72 and len(shown) == len(drawn) == 72
+    assert set(models) == {"zero-shot"}  # No --workdir: the window says so, as predict's video.
     pattern = re.compile(r"^\s*(\d+\.\d) frames/s \| latency\s+(\d+) ms$")
     figures = [pattern.match(text) for _, text in drawn]
     assert all(figures), drawn[:3]
