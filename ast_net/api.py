@@ -47,7 +47,6 @@ import dataclasses
 import io
 import math
 import os
-import time
 import warnings
 from typing import Iterable, Optional
 
@@ -100,21 +99,17 @@ class PredictorInfo:
                 f"refine_every {self.refine_every}")
 
 
-class _MemoryCsv(outputs.CsvWriter):
-    """`outputs.CsvWriter` writing to memory: the rows are the CSV's own, to the character."""
+class _MemoryCsv:
+    """The CSV of `outputs.CsvWriter`, in memory: the same rows (`outputs.csv_rows`), to the
+    character."""
 
-    def __init__(self):  # pylint: disable=super-init-not-called (no file)
-        self.path = None
-        self.flush_every_s = math.inf
-        self._done = False
+    def __init__(self):
         self._file = io.StringIO()
         self._csv = csv.writer(self._file)
         self._csv.writerow(outputs.CSV_COLUMNS)
-        self._last_flush = time.monotonic()
-        self.rows = 0
 
-    def flush(self) -> None:
-        pass
+    def write(self, pred) -> None:
+        self._csv.writerows(outputs.csv_rows(pred))
 
     def frame(self):
         """The rows so far as the DataFrame `pandas.read_csv` makes of the CSV file."""

@@ -79,6 +79,29 @@ def _num(value: Optional[float], digits: int) -> str:
 _Abort = outputs_video._Abort  # Thrown into an `atomic` context: remove its temporary file.
 
 
+def csv_rows(pred) -> list[tuple]:
+    """The `CSV_COLUMNS` rows of one `inference.FramePrediction`: one per face, or one with
+    `face_present` 0 and empty values for a frame without a face (the one place that formats
+    them: `CsvWriter` and the notebook API's DataFrames)."""
+    ts = f"{pred.timestamp:.6f}"
+    if not pred.faces:
+        return [(pred.index, ts, "", 0) + ("",) * (len(CSV_COLUMNS) - 4)]
+    rows = []
+    for f in pred.faces:
+        x, y, w, h = f.box
+        marks = getattr(f, "landmarks", None) or {}
+        emotions = getattr(f, "emotions", None)
+        rows.append(
+            (pred.index, ts, f.track_id, 1, _num(f.valence, 6), _num(f.arousal, 6),
+             _num(x, 2), _num(y, 2), _num(w, 2), _num(h, 2),
+             _num(getattr(f, "confidence", None), 6))
+            + tuple(_num(marks[k][c], 3) if k in marks else ""
+                    for k in LANDMARKS for c in (0, 1))
+            + (tuple(_num(float(p), 6) for p in emotions) if emotions is not None
+               else ("",) * len(EMOTION_COLUMNS)))
+    return rows
+
+
 class CsvWriter:
     """Writes `CSV_COLUMNS` rows of FramePredictions to `atomic.temporary_name(path)`;
     `close()` renames it to `path`, `abort()` removes it."""
@@ -97,23 +120,9 @@ class CsvWriter:
 
     def write(self, pred) -> None:
         """Rows of one `inference.FramePrediction`."""
-        ts = f"{pred.timestamp:.6f}"
-        if not pred.faces:
-            self._csv.writerow((pred.index, ts, "", 0) + ("",) * (len(CSV_COLUMNS) - 4))
-            self.rows += 1
-        for f in pred.faces:
-            x, y, w, h = f.box
-            marks = getattr(f, "landmarks", None) or {}
-            emotions = getattr(f, "emotions", None)
-            self._csv.writerow(
-                (pred.index, ts, f.track_id, 1, _num(f.valence, 6), _num(f.arousal, 6),
-                 _num(x, 2), _num(y, 2), _num(w, 2), _num(h, 2),
-                 _num(getattr(f, "confidence", None), 6))
-                + tuple(_num(marks[k][c], 3) if k in marks else ""
-                        for k in LANDMARKS for c in (0, 1))
-                + (tuple(_num(float(p), 6) for p in emotions) if emotions is not None
-                   else ("",) * len(EMOTION_COLUMNS)))
-            self.rows += 1
+        rows = csv_rows(pred)
+        self._csv.writerows(rows)
+        self.rows += len(rows)
         if time.monotonic() - self._last_flush >= self.flush_every_s:
             self.flush()
 
