@@ -15,8 +15,10 @@ cut from the new frame: cheaper, at the cost of some eye drift when the head mov
 benchmarks/realtime.py); the CNN runs once per batch of up to `batch_frames` frames, on all of
 their faces together; the LSTM windows of a batch run in one call per window length. `run()`
 overlaps the stages: the caller's frame iterator (e.g. `video.iter_frames(prefetch=...)`, which
-decodes in its own thread) feeds a face thread (tracker + alignment) and the calling thread runs
-the networks, so decode, detection and the CNN use both cores (TF and OpenCV release the GIL).
+decodes in its own thread) feeds a face thread (the tracker) and the calling thread runs the
+alignment (`FaceCrop.crop`, cut on first read) and the networks, so decode, detection and the
+CNN use both cores (TF and OpenCV release the GIL; TF's inter-op pool has a thread for each of
+the two stages that call it, `set_tf_threads`).
 
 Results come out in frame order, delayed by at most one batch. Frames without a face are never
 dropped: they come out with `faces == []`. Each face's prediction also carries the detector's
@@ -392,7 +394,7 @@ def set_tf_threads(threads: int) -> bool:
 
     The engine runs its stages in parallel threads, so single-threaded ops waste less CPU on
     thread-pool hand-offs: about 15% less CPU per frame with the mini-Xception on our 2-core
-    machine; an inter-op pool of 2 instead of 1 then gives about 17% more frames/s
+    machine; an inter-op pool of 2 instead of 1 then gives 11-17% more frames/s
     (benchmarks/realtime.py, docs/predict.md). A large CNN (VGG16) prefers TF's default.
     """
     import tensorflow as tf
