@@ -178,14 +178,18 @@ def _arff(tmp_path, attributes, rows, name="g.arff"):
     return _write(tmp_path, name, head + "@data\n" + rows)
 
 
+def _assert_arff_track(path, times, values):
+    got_times, got_values = labels_readers.read_recola_arff(path)
+    np.testing.assert_allclose(got_times, times)
+    np.testing.assert_allclose(got_values, values)
+
+
 def test_recola_arff_comment_lines_in_the_header(tmp_path):
     path = _write(tmp_path, "c.arff", "% written by hand\n@relation GOLDSTANDARD\n"
                   "  % the columns:\n@attribute Instance_name string\n"
                   "@attribute frameTime numeric\n@attribute GoldStandard numeric\n%\n@data\n"
                   "dev_1,0.00,0.1\ndev_1,0.04,0.2\n")
-    times, values = labels_readers.read_recola_arff(path)
-    np.testing.assert_allclose(times, [0.0, 0.04])
-    np.testing.assert_allclose(values, [0.1, 0.2])
+    _assert_arff_track(path, [0.0, 0.04], [0.1, 0.2])
 
 
 def test_recola_arff_quoted_names_and_gold_standard_not_last(tmp_path):
@@ -194,18 +198,14 @@ def test_recola_arff_quoted_names_and_gold_standard_not_last(tmp_path):
     path = _arff(tmp_path, ["'Instance_name' string", "'frameTime' numeric",
                             '"GoldStandard" numeric', "Confidence numeric"],
                  "dev_1,0.00,0.1,0.9\ndev_1,0.04,0.2,0.8\n")
-    times, values = labels_readers.read_recola_arff(path)
-    np.testing.assert_allclose(times, [0.0, 0.04])
-    np.testing.assert_allclose(values, [0.1, 0.2])
+    _assert_arff_track(path, [0.0, 0.04], [0.1, 0.2])
 
 
 def test_recola_arff_without_gold_standard_takes_the_last_numeric_column(tmp_path):
     # A string column after the values is not a value column; the one numeric column is.
     path = _arff(tmp_path, ["frameTime numeric", "Arousal numeric", "Instance_name string"],
                  "0.00,0.1,dev_1\n0.04,0.2,dev_1\n")
-    times, values = labels_readers.read_recola_arff(path)
-    np.testing.assert_allclose(times, [0.0, 0.04])
-    np.testing.assert_allclose(values, [0.1, 0.2])
+    _assert_arff_track(path, [0.0, 0.04], [0.1, 0.2])
     path = _arff(tmp_path, ["frameTime numeric", "A numeric", "B numeric"],
                  "0.00,0.1,0.5\n0.04,0.2,0.6\n")
     np.testing.assert_allclose(labels_readers.read_recola_arff(path)[1], [0.5, 0.6])
@@ -215,16 +215,13 @@ def test_recola_arff_without_gold_standard_takes_the_last_numeric_column(tmp_pat
 def test_recola_arff_value_attribute_types(tmp_path, kind):
     path = _arff(tmp_path, ["Instance_name string", "frameTime numeric", f"GoldStandard {kind}"],
                  "dev_1,0.00,1\ndev_1,0.04,-2\n")
-    times, values = labels_readers.read_recola_arff(path)
-    np.testing.assert_allclose(values, [1.0, -2.0])
+    _assert_arff_track(path, [0.0, 0.04], [1.0, -2.0])
 
 
 def test_recola_arff_quoted_instance_name_holding_a_comma(tmp_path):
     path = _arff(tmp_path, ["Instance_name string", "frameTime numeric", "GoldStandard numeric"],
                  "'dev,1',0.00,0.1\n'dev,1',0.04,0.2\n")
-    times, values = labels_readers.read_recola_arff(path)
-    np.testing.assert_allclose(times, [0.0, 0.04])
-    np.testing.assert_allclose(values, [0.1, 0.2])
+    _assert_arff_track(path, [0.0, 0.04], [0.1, 0.2])
 
 
 def test_recola_arff_header_errors_in_full(tmp_path):
